@@ -1,0 +1,2 @@
+class Index:  # placeholder while the foundation is written
+    pass

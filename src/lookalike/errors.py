@@ -1,0 +1,16 @@
+"""Typed errors that say what is wrong and what to do about it."""
+
+
+class LookalikeError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class BadInput(LookalikeError):
+    """A file that cannot be used. ``str(err)`` is a one-line reason for the error report."""
+
+
+class ModelMissing(LookalikeError):
+    """A converted model is not in the cache yet."""
+
+    def __init__(self, name: str):
+        super().__init__(f"model {name!r} is not prepared: run `lookalike models prepare` (needs the [models] extra)")
