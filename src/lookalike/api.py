@@ -1,2 +1,126 @@
-class Index:  # placeholder while the foundation is written
-    pass
+"""The engine's one front door: CLI, server and Python users all call `Index`.
+
+    from lookalike import Index
+    with Index.open(".lookalike") as idx:
+        idx.add(["photos/"])
+        for r in idx.search(["query.jpg"], mode="copy"):
+            print(r.query, [(m.path, m.score) for m in r.results])
+        dup = idx.dedup(mode="copy")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from lookalike import config
+from lookalike.errors import BadInput
+from lookalike.features import registry
+from lookalike.imageio import Decoded, decode_bytes, read_bytes
+from lookalike.ingest import AddReport, compute_missing, index_files
+from lookalike.search.modes import MODES, Query, get_mode
+from lookalike.search.results import DedupResult, Match, Pair, QueryResult, groups_from_pairs
+from lookalike.store.catalog import Catalog
+
+Progress = Callable[[str], Callable[[int, int], None]] | None
+
+# Features computed by a plain `index` run: cheap hashes always; deep features join as modes need them.
+DEFAULT_FEATURES = ["ahash", "dhash", "whash", "phash8", "pdq8", "colorhist", "fingerprint"]
+
+
+class Index:
+    def __init__(self, directory: str | os.PathLike | None = None, *, progress: Progress = None):
+        self.dir = config.index_dir(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.catalog = Catalog(self.dir / "catalog.sqlite")
+        self.progress = progress
+        self._cache: dict[str, tuple[tuple, object]] = {}
+
+    @classmethod
+    def open(cls, directory: str | os.PathLike | None = None, **kw) -> "Index":
+        return cls(directory, **kw)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- building -----------------------------------------------------------------------------
+    def add(self, paths: Iterable[str | os.PathLike], *, features: Sequence[str] | None = None,
+            workers: int | None = None) -> AddReport:
+        """Index files and folders incrementally (unchanged files are skipped)."""
+        feats = list(dict.fromkeys(list(features or []) + DEFAULT_FEATURES))
+        return index_files(self.catalog, paths, feats, workers=workers, progress=self._bar("Indexing"),
+                           skip_dir=self.dir)
+
+    def ensure(self, features: Iterable[str], *, workers: int | None = None) -> int:
+        """Compute features that indexed files lack (done automatically when a mode needs them)."""
+        return compute_missing(self.catalog, list(features), workers=workers, progress=self._bar("Computing features"))
+
+    def remove(self, paths: Iterable[str]) -> int:
+        return self.catalog.remove(paths)
+
+    # -- querying -----------------------------------------------------------------------------
+    def search(self, queries: Iterable[str | os.PathLike], *, mode: str = "copy", k: int = 10,
+               min_score: float = 0.5) -> list[QueryResult]:
+        m = get_mode(mode)
+        self.ensure(m.features)
+        out = []
+        for q in queries:
+            key = str(q)
+            try:
+                query = self.make_query(key, read_bytes(key), m.features)
+            except BadInput as e:
+                out.append(QueryResult(key, [], error=str(e)))
+                continue
+            hits = m.search(self, query, k, min_score)
+            hits = [h for h in hits if h[1] >= min_score][:k]
+            paths = self.catalog.paths(h[0] for h in hits)
+            out.append(QueryResult(key, [Match(paths[h[0]], h[1], h[2], h[3]) for h in hits]))
+        return out
+
+    def make_query(self, key: str, data: bytes, features: Sequence[str]) -> Query:
+        img = decode_bytes(data)
+        return Query(key, img.sha256, img.pixel_digest, self.compute(img, features))
+
+    @staticmethod
+    def compute(img: Decoded, features: Sequence[str]) -> dict:
+        return {n: registry.get(n).compute(img) for n in features}
+
+    def dedup(self, *, mode: str = "copy", threshold: float | None = None) -> DedupResult:
+        m = get_mode(mode)
+        self.ensure(m.features)
+        t = m.threshold if threshold is None else threshold
+        hits = [h for h in m.pairs(self, t) if h[2] >= t]
+        paths = self.catalog.paths({i for h in hits for i in h[:2]})
+        pairs = [Pair(*sorted((paths[a], paths[b])), s, meth, det) for a, b, s, meth, det in hits]
+        pairs.sort(key=lambda p: (-p.score, p.a, p.b))
+        return DedupResult(mode, t, pairs, groups_from_pairs(pairs))
+
+    def errors(self) -> list[tuple[str, str]]:
+        return self.catalog.errors()
+
+    def info(self) -> dict:
+        counts = self.catalog.counts()
+        feats = dict(self.catalog.db.execute("SELECT name, COUNT(*) FROM features GROUP BY name"))
+        return {"index": str(self.dir), "files_ok": counts.get("ok", 0), "files_error": counts.get("error", 0),
+                "features": feats, "modes": list(MODES)}
+
+    # -- helpers for modes --------------------------------------------------------------------
+    def cached(self, key: str, features: Sequence[str], build: Callable[[], object]):
+        """An in-memory structure built from stored features, rebuilt when those features change."""
+        stamp = tuple(self.catalog.stamp(f) for f in features)
+        hit = self._cache.get(key)
+        if hit and hit[0] == stamp:
+            return hit[1]
+        value = build()
+        self._cache[key] = (stamp, value)
+        return value
+
+    def _bar(self, title: str):
+        return self.progress(title) if self.progress else None

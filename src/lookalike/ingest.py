@@ -1,0 +1,220 @@
+"""Indexing: scan paths, decode and extract features in worker processes, write the catalog.
+
+The main process stats and checksums files (cheap) and decides what needs work: unchanged files are
+skipped, byte-identical copies of an indexed file reuse its features without decoding. Workers
+(spawn-safe) decode and extract in chunks so batched models run efficiently. Results are written a
+chunk per transaction: a killed run loses at most the chunks in flight, and a re-run redoes exactly
+those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from lookalike import config
+from lookalike.errors import BadInput
+from lookalike.features import registry
+from lookalike.imageio import decode_bytes, read_bytes
+from lookalike.store.catalog import Catalog
+
+# Never images; skipped silently when walking folders (anything else is tried and, if it is not an
+# image, recorded with its reason).
+NOT_IMAGES = {
+    ".txt", ".csv", ".md", ".json", ".xml", ".html", ".htm", ".py", ".db", ".sqlite", ".wal", ".shm",
+    ".docx", ".xlsx", ".pptx", ".pdf", ".doc", ".xls", ".ppt", ".zip", ".gz", ".tar", ".mp4", ".mov",
+    ".avi", ".mp3", ".wav", ".log", ".yaml", ".yml", ".toml", ".ini", ".faiss", ".npy", ".pkl",
+}
+
+
+@dataclass
+class AddReport:
+    added: int = 0
+    unchanged: int = 0
+    copies: int = 0  # byte-identical to an indexed file: features reused without decoding
+    failed: int = 0
+    removed: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def scan(paths: Iterable[str | os.PathLike], *, skip_dir: Path | None = None) -> Iterator[str]:
+    """Files under the given paths, as the user spelled them, sorted, no symlink loops."""
+    skip = skip_dir.resolve() if skip_dir else None
+    for p in paths:
+        p = str(p)
+        if os.path.isdir(p):
+            for root, dirs, files in os.walk(p, followlinks=False):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or Path(root, d).resolve() != skip))
+                for f in sorted(files):
+                    if f.startswith(".") or Path(f).suffix.lower() in NOT_IMAGES:
+                        continue
+                    yield os.path.join(root, f)
+        else:
+            yield p
+
+
+def file_sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+# -- worker side --------------------------------------------------------------------------------
+
+def _init_worker(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def extract_chunk(task: tuple[list[tuple[str, bytes | None]], list[str]]) -> list[dict]:
+    """Decode each (path or key, bytes-or-None) and compute the named features. Runs in a worker."""
+    items, names = task
+    decoded, out = [], []
+    for key, data in items:
+        row = {"path": key, "status": "error"}
+        try:
+            raw = data if data is not None else read_bytes(key)
+            img = decode_bytes(raw)
+            row.update(status="ok", reason=None, sha256=img.sha256, pixel_digest=img.pixel_digest,
+                       width=img.width, height=img.height, format=img.format)
+            decoded.append((len(out), img))
+        except BadInput as e:
+            row["reason"] = str(e)
+        except Exception as e:  # a decoder bug must not stop the run either
+            row["reason"] = f"unexpected error while decoding: {type(e).__name__}: {e}"[:300]
+        out.append({"row": row, "features": {}})
+    for name in names:
+        ex = registry.get(name)
+        try:
+            values = ex.compute_batch([img for _, img in decoded])
+        except Exception as e:  # one bad image in a batch: fall back to one at a time
+            values = []
+            for _, img in decoded:
+                try:
+                    values.append(ex.compute(img))
+                except Exception as e1:
+                    values.append(e1)
+            if all(isinstance(v, Exception) for v in values) and values:
+                raise RuntimeError(f"feature {name!r} failed: {e}") from e
+        for (i, _), v in zip(decoded, values):
+            if isinstance(v, Exception):
+                out[i]["row"].update(status="error", reason=f"feature {name} failed: {v}"[:300])
+            else:
+                out[i]["features"][name] = (ex.version, ex.encode(v))
+    return out
+
+
+# -- main side ----------------------------------------------------------------------------------
+
+def index_files(
+    catalog: Catalog,
+    paths: Iterable[str | os.PathLike],
+    features: list[str],
+    *,
+    workers: int | None = None,
+    chunk: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+    skip_dir: Path | None = None,
+) -> AddReport:
+    report = AddReport()
+    versions = {n: registry.get(n).version for n in features}
+    todo: list[tuple[str, dict]] = []
+    copies: list[tuple[dict, dict]] = []
+    files = list(scan(paths, skip_dir=skip_dir))
+    done = 0
+    for path in files:
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            catalog.write({"path": path, "status": "error", "reason": f"cannot read file: {e.strerror}"}, {})
+            report.failed += 1
+            continue
+        old = catalog.file(path)
+        if old and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+            if old.status == "error" or all(catalog.feature_versions(old.id).get(n) == v for n, v in versions.items()):
+                report.unchanged += 1
+                done += 1
+                continue
+        base = {"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        if st.st_size and st.st_size <= config.MAX_FILE_BYTES:
+            try:
+                sha = file_sha256(path)
+            except OSError:
+                sha = None
+            twin = catalog.by_sha256(sha) if sha else None
+            if twin and twin.path != path:
+                have = catalog.features_of(twin.id)
+                vers = catalog.feature_versions(twin.id)
+                if all(vers.get(n) == v for n, v in versions.items()):
+                    row = dict(base, sha256=twin.sha256, pixel_digest=twin.pixel_digest, width=twin.width,
+                               height=twin.height, format=twin.format, status="ok", reason=None)
+                    copies.append((row, {n: (vers[n], have[n]) for n in features}))
+                    continue
+        todo.append((path, base))
+    if copies:
+        catalog.write_many(copies)
+        report.copies += len(copies)
+        done += len(copies)
+    total = len(files)
+    if progress:
+        progress(done, total)
+    for results in _run(todo, features, workers=workers, chunk=chunk):
+        items = []
+        for base, res in results:
+            row = dict(base, **res["row"])
+            items.append((row, res["features"]))
+            if row["status"] == "ok":
+                report.added += 1
+            else:
+                report.failed += 1
+                report.errors.append((row["path"], row["reason"]))
+        catalog.write_many(items)
+        done += len(items)
+        if progress:
+            progress(done, total)
+    return report
+
+
+def _run(todo: list[tuple[str, dict]], features: list[str], *, workers: int | None, chunk: int):
+    """Yield [(base_row, result)] per chunk, from a spawn pool (or inline for one worker)."""
+    chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
+    tasks = [([(p, None) for p, _ in c], features) for c in chunks]
+    n = min(workers or config.workers(), max(1, len(chunks)))
+    if n <= 1:
+        _init_worker(1)
+        for c, t in zip(chunks, tasks):
+            yield [(b, r) for (_, b), r in zip(c, extract_chunk(t))]
+        return
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(n, initializer=_init_worker, initargs=(1,)) as pool:
+        for c, res in zip(chunks, pool.imap(extract_chunk, tasks)):
+            yield [(b, r) for (_, b), r in zip(c, res)]
+
+
+def compute_missing(catalog: Catalog, names: list[str], *, workers: int | None = None,
+                    progress: Callable[[int, int], None] | None = None, chunk: int = 16) -> int:
+    """Compute features that some indexed files lack (a mode used on an index built without them)."""
+    ids_by_path: dict[str, int] = {}
+    for n in names:
+        for row in catalog.missing(n, registry.get(n).version):
+            ids_by_path[row.path] = row.id
+    if not ids_by_path:
+        return 0
+    todo = [(p, {}) for p in ids_by_path]
+    done = 0
+    for results in _run(todo, names, workers=workers, chunk=chunk):
+        items = []
+        for _, res in results:
+            fid = ids_by_path[res["row"]["path"]]
+            if res["row"]["status"] == "ok":
+                items.append((fid, res["features"]))
+        catalog.put_features(items)
+        done += len(results)
+        if progress:
+            progress(done, len(todo))
+    return done
