@@ -109,6 +109,27 @@ def test_masked_pooling(cnn, retrieval):
         cnn.embed_masked(imgs[:1], [np.ones((3, 3), np.float32)])
 
 
+def test_masked_background_search(cnn, data_dir):
+    """Same-background retrieval on composites: pooling only the background (ground-truth person masks)
+    beats pooling the whole picture."""
+    root = data_dir / "background"
+    with open(root / "groups.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    mask_of = {r["path"]: (root / "masks" / r["path"][len("images/") :]).with_suffix(".png") for r in rows}
+    rows = [r for r in rows if mask_of[r["path"]].exists()]  # composites only
+    imgs, keep = [], []
+    for r in rows[::2]:
+        im = load_file(root / r["path"]).rgb
+        m = cv2.imread(str(mask_of[r["path"]]), cv2.IMREAD_GRAYSCALE)
+        imgs.append(im)
+        keep.append(1 - cv2.resize(m, (im.shape[1], im.shape[0])).astype(np.float32) / 255)
+    labels = [r["background"] for r in rows[::2]]
+    bg = CnnDescriptor(layer="block", size=320)
+    plain, masked = retrieval_map(bg.embed(imgs), labels), retrieval_map(bg.embed_masked(imgs, keep), labels)
+    assert masked >= 0.75  # measured 0.85 (0.83 on all images incl. real photos)
+    assert masked > plain + 0.2  # measured 0.52 unmasked
+
+
 def test_pca_whitening():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 16)) @ rng.normal(size=(16, 16))

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import os
+
+import numpy as np
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -18,7 +20,7 @@ from lookalike import config
 from lookalike.errors import BadInput
 from lookalike.features import registry
 from lookalike.imageio import Decoded, decode_bytes, read_bytes
-from lookalike.ingest import AddReport, compute_missing, index_files
+from lookalike.ingest import AddReport, compute_missing, index_blobs, index_files
 from lookalike.search.modes import MODES, Query, get_mode
 from lookalike.search.results import DedupResult, Match, Pair, QueryResult, groups_from_pairs
 from lookalike.store.catalog import Catalog
@@ -27,6 +29,13 @@ Progress = Callable[[str], Callable[[int, int], None]] | None
 
 # Features computed by a plain `index` run: cheap hashes always; deep features join as modes need them.
 DEFAULT_FEATURES = ["ahash", "dhash", "whash", "phash8", "pdq8", "colorhist", "fingerprint"]
+
+
+def default_features() -> list[str]:
+    """Hashes always; the CNN descriptor too once its model is prepared (copy and similar modes use it)."""
+    from lookalike import models
+
+    return DEFAULT_FEATURES + (["cnn"] if models.is_prepared("efficientnet-lite0") else [])
 
 
 class Index:
@@ -54,9 +63,15 @@ class Index:
     def add(self, paths: Iterable[str | os.PathLike], *, features: Sequence[str] | None = None,
             workers: int | None = None) -> AddReport:
         """Index files and folders incrementally (unchanged files are skipped)."""
-        feats = list(dict.fromkeys(list(features or []) + DEFAULT_FEATURES))
+        feats = list(dict.fromkeys(list(features or []) + default_features()))
         return index_files(self.catalog, paths, feats, workers=workers, progress=self._bar("Indexing"),
                            skip_dir=self.dir)
+
+    def add_blobs(self, items: Sequence[tuple[str, bytes]], *, features: Sequence[str] | None = None,
+                  workers: int | None = None) -> AddReport:
+        """Index pictures held in memory under keys of your choice (e.g. "report.docx::word/media/image1.png")."""
+        feats = list(dict.fromkeys(list(features or []) + default_features()))
+        return index_blobs(self.catalog, list(items), feats, workers=workers, progress=self._bar("Indexing pictures"))
 
     def ensure(self, features: Iterable[str], *, workers: int | None = None) -> int:
         """Compute features that indexed files lack (done automatically when a mode needs them)."""
@@ -86,7 +101,7 @@ class Index:
 
     def make_query(self, key: str, data: bytes, features: Sequence[str]) -> Query:
         img = decode_bytes(data)
-        return Query(key, img.sha256, img.pixel_digest, self.compute(img, features))
+        return Query(key, img.sha256, img.pixel_digest, self.compute(img, features), img.rgb)
 
     @staticmethod
     def compute(img: Decoded, features: Sequence[str]) -> dict:
@@ -121,6 +136,36 @@ class Index:
         value = build()
         self._cache[key] = (stamp, value)
         return value
+
+    def vectors(self, name: str):
+        """The vector index of float feature `name`, loaded from disk or rebuilt from the catalog."""
+        from lookalike.store.vectors import open_or_rebuild
+
+        ex = registry.get(name)
+
+        def build():
+            def loader():
+                rows = list(self.catalog.iter_feature(name, ex.version))
+                ids = np.array([r[0] for r in rows], dtype=np.int64)
+                X = np.stack([ex.decode(r[1]) for r in rows]) if rows else np.zeros((0, ex.dim), np.float32)
+                return ids, X
+
+            return open_or_rebuild(self.dir / f"vectors-{name}.faiss", stamp=self.catalog.stamp(name),
+                                   loader=loader, dim=ex.dim)
+
+        return self.cached(f"vectors:{name}", [name], build)
+
+    def feature_values(self, ids: Sequence[int], name: str) -> dict[int, object]:
+        """Feature `name` of these files, computing (and storing) it for files that lack it."""
+        ex = registry.get(name)
+        rows = {fid: blob for fid, blob in self.catalog.features_by_ids(ids, name, ex.version)}
+        missing = [i for i in ids if i not in rows]
+        if missing:
+            from lookalike.ingest import compute_for
+
+            compute_for(self.catalog, missing, [name])
+            rows.update(self.catalog.features_by_ids(missing, name, ex.version))
+        return {fid: ex.decode(blob) for fid, blob in rows.items()}
 
     def _bar(self, title: str):
         return self.progress(title) if self.progress else None

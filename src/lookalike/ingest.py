@@ -180,10 +180,42 @@ def index_files(
     return report
 
 
-def _run(todo: list[tuple[str, dict]], features: list[str], *, workers: int | None, chunk: int):
+def index_blobs(catalog: Catalog, items: list[tuple[str, bytes]], features: list[str], *,
+                workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> AddReport:
+    """Index in-memory pictures (e.g. extracted from documents) under caller-chosen keys."""
+    report = AddReport()
+    versions = {n: registry.get(n).version for n in features}
+    todo = []
+    for key, data in items:
+        sha = hashlib.sha256(data).hexdigest()
+        old = catalog.file(key)
+        if old and old.sha256 == sha and all(catalog.feature_versions(old.id).get(n) == v for n, v in versions.items()):
+            report.unchanged += 1
+            continue
+        todo.append((key, {"path": key, "size": len(data), "mtime_ns": None}, data))
+    done = 0
+    for results in _run([(k, b) for k, b, _ in todo], features, workers=workers, chunk=16,
+                        blobs={k: d for k, _, d in todo}):
+        items_out = []
+        for base, res in results:
+            row = dict(base, **res["row"])
+            items_out.append((row, res["features"]))
+            report.added += row["status"] == "ok"
+            if row["status"] != "ok":
+                report.failed += 1
+                report.errors.append((row["path"], row["reason"]))
+        catalog.write_many(items_out)
+        done += len(items_out)
+        if progress:
+            progress(done, len(todo))
+    return report
+
+
+def _run(todo: list[tuple[str, dict]], features: list[str], *, workers: int | None, chunk: int,
+         blobs: dict[str, bytes] | None = None):
     """Yield [(base_row, result)] per chunk, from a spawn pool (or inline for one worker)."""
     chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
-    tasks = [([(p, None) for p, _ in c], features) for c in chunks]
+    tasks = [([(p, (blobs or {}).get(p)) for p, _ in c], features) for c in chunks]
     n = min(workers or config.workers(), max(1, len(chunks)))
     if n <= 1:
         _init_worker(1)
@@ -203,6 +235,20 @@ def compute_missing(catalog: Catalog, names: list[str], *, workers: int | None =
     for n in names:
         for row in catalog.missing(n, registry.get(n).version):
             ids_by_path[row.path] = row.id
+    return _compute(catalog, ids_by_path, names, workers=workers, progress=progress, chunk=chunk)
+
+
+def compute_for(catalog: Catalog, ids: list[int], names: list[str], *, workers: int | None = None,
+                progress: Callable[[int, int], None] | None = None) -> int:
+    """Compute features for these files only (e.g. local features of search candidates)."""
+    paths = catalog.paths(ids)
+    # small jobs run inline: starting worker processes costs more than it saves
+    return _compute(catalog, {p: i for i, p in paths.items()}, names,
+                    workers=1 if len(ids) < 64 else workers, progress=progress)
+
+
+def _compute(catalog: Catalog, ids_by_path: dict[str, int], names: list[str], *, workers, progress,
+             chunk: int = 16) -> int:
     if not ids_by_path:
         return 0
     todo = [(p, {}) for p in ids_by_path]

@@ -47,6 +47,8 @@ def _input_shape(hw: tuple[int, int], size: int, resize: str) -> tuple[int, int]
 
 
 def _as_rgb(img: np.ndarray) -> np.ndarray:
+    if img.dtype != np.uint8:
+        raise ValueError(f"CNN input images must be uint8 RGB (HxWx3), got {img.dtype}: decode with lookalike.imageio")
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     if img.shape[2] == 4:
@@ -128,6 +130,9 @@ class CnnDescriptor:
     def dim(self) -> int:
         return _DIMS.get((self.model, self.layer), _LAYERS[self.layer])
 
+    def __getstate__(self):  # picklable for worker processes: each one opens its own session
+        return {**self.__dict__, "_session": None}
+
     def _sess(self):
         if self._session is None:
             import onnxruntime as ort
@@ -144,8 +149,8 @@ class CnnDescriptor:
 
     def feature_maps(self, images: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
         """Feature maps B x C x h/32 x w/32 of images already resized to `shape` (h, w)."""
-        x = np.stack([_as_rgb(im) for im in images]).astype(np.float32).transpose(0, 3, 1, 2)
-        return self._sess().run([self.layer], {"image": np.ascontiguousarray(x)})[0]
+        x = np.stack([_as_rgb(im) for im in images])  # uint8 B x h x w x 3, as the graph takes it
+        return self._sess().run([self.layer], {"image": x})[0]
 
     def _pool(self, images, masks) -> np.ndarray:
         n = len(images)
@@ -185,7 +190,8 @@ class CnnDescriptor:
         of each image (mask mean): a descriptor from a few percent of the image is unreliable.
 
         For "same background" search use CnnDescriptor(layer="block", size=320): on the background set
-        with ground-truth person masks it reached 0.83 mAP vs 0.64 for the default (head, 224 px)."""
+        with ground-truth person masks it reached 0.83 mAP vs 0.75 for the default (head, 224 px)
+        and 0.50 for unmasked block features."""
         if len(images) != len(masks):
             raise ValueError(f"embed_masked needs one mask per image, got {len(images)} images, {len(masks)} masks")
         masks = [np.clip(np.asarray(m, np.float32), 0.0, 1.0) for m in masks]

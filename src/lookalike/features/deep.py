@@ -1,1 +1,63 @@
-"""Deep features: CNN descriptors, background and face features (models load lazily)."""
+"""Model-backed extractors: CNN global descriptor and SIFT local features (models load lazily,
+once per worker process)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lookalike.features.registry import Extractor, register
+from lookalike.imageio import Decoded
+
+
+@register
+class CnnGlobal(Extractor):
+    """EfficientNet-Lite0 conv features, GeM-pooled, L2-normalised (1280-d): similar/copy candidates."""
+
+    kind, dim, needs_model = "float", 1280, "efficientnet-lite0"
+    name = "cnn"
+
+    def __init__(self):
+        from lookalike.features.cnn import CnnDescriptor
+
+        self.net = CnnDescriptor("efficientnet-lite0", threads=1)
+        self.version = f"{self.net.name}/v{self.net.version}"
+
+    def compute(self, img: Decoded) -> np.ndarray:
+        return self.net.embed([img.rgb])[0]
+
+    def compute_batch(self, imgs):
+        return list(self.net.embed([im.rgb for im in imgs])) if imgs else []
+
+
+@register
+class LocalSift(Extractor):
+    """RootSIFT keypoints (about 300 per image) for geometric verification of candidates."""
+
+    name, version, kind, dim = "local", "sift320x320/v1", "blob", 0
+
+    def compute(self, img: Decoded) -> bytes:
+        from lookalike.features.local import extract_local, to_bytes
+
+        return to_bytes(extract_local(img.rgb))
+
+    def decode(self, blob: bytes):
+        from lookalike.features.local import from_bytes
+
+        return from_bytes(blob)
+
+
+@register
+class Thumb(Extractor):
+    """128 px greyscale thumbnail: pixel agreement of geometrically verified copies."""
+
+    name, version, kind, dim = "thumb", "gray128/v1", "blob", 0
+
+    def compute(self, img: Decoded) -> bytes:
+        from lookalike.search import photometric
+
+        return photometric.to_bytes(photometric.thumb(img.rgb))
+
+    def decode(self, blob: bytes):
+        from lookalike.search import photometric
+
+        return photometric.from_bytes(blob)

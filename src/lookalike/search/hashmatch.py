@@ -59,17 +59,22 @@ class HashMatcher:
 
     def all_pairs(self, min_score: float) -> dict[tuple[int, int], tuple[float, str, int]]:
         """Best (score, method, distance) for every pair of indexed ids within reach (i < j)."""
-        best: dict[tuple[int, int], tuple[float, str, int]] = {}
-        for m, codes in self.codes.items():
+        parts = []
+        methods = list(self.codes)
+        for mi, m in enumerate(methods):
             r = radius_for(m, min_score)
-            for v in range(codes.shape[1]):
-                qs = np.ascontiguousarray(codes[:, v])
-                for qid, (ids, dists) in zip(self.ids.tolist(), self.index[m].range_search(qs, r)):
-                    for i, d in zip(ids.tolist(), dists.tolist()):
-                        if i == qid:
-                            continue
-                        key = (min(qid, i), max(qid, i))
-                        s = float(hash_score(m, d))
-                        if key not in best or s > best[key][0]:
-                            best[key] = (s, m, int(d))
-        return best
+            for v in range(self.codes[m].shape[1]):
+                rows, ids, dists = self.index[m].range_pairs(np.ascontiguousarray(self.codes[m][:, v]), r)
+                q = self.ids[rows]
+                keep = q != ids
+                a, b, d = np.minimum(q, ids)[keep], np.maximum(q, ids)[keep], dists[keep]
+                parts.append((a, b, hash_score(m, d), np.full(len(a), mi), d))
+        if not parts:
+            return {}
+        a, b, s, mi, d = (np.concatenate(x) for x in zip(*parts))
+        order = np.lexsort((-s, b, a))  # per pair, best score first
+        a, b, s, mi, d = a[order], b[order], s[order], mi[order], d[order]
+        first = np.ones(len(a), bool)
+        first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+        return {(int(x), int(y)): (float(z), methods[k], int(w))
+                for x, y, z, k, w in zip(a[first], b[first], s[first], mi[first], d[first])}

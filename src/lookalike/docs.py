@@ -1,0 +1,230 @@
+"""`lookalike docs check`: find copied pictures within and across Word/Excel/PowerPoint/PDF documents.
+
+    from lookalike.docs import check_documents
+    res = check_documents(["contracts/"])
+    for p in res.pairs:
+        print(p.doc_a, p.image_a, p.doc_b, p.image_b, p.score)
+
+Pipeline: walk the documents, pull every picture out (`imageio.documents`), render all EMF/WMF
+pictures in one converter run, index the pictures into an `Index` under ``"{doc}::{image_id}"``,
+run its dedup in the chosen mode and map the pairs back to (document, picture). Pictures with
+identical bytes (sha256 of the part / raw PDF stream, vector pictures included) always pair at 1.0.
+
+Flat pictures (solid colours, blank pages, tiny uniform logos) have no structure for a perceptual
+hash: PDQ marks them with a low quality and all of them hash alike. A pair that involves such a
+picture is kept only when the two look the same at the pixel level too (same aspect ratio, small
+colour difference on a tiny thumbnail), so a red square never matches a blue one.
+Rendered vector pictures are paired only by identical bytes: their renderings depend on the
+converter, not on the document.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+
+from lookalike.api import Index
+from lookalike.errors import BadInput
+from lookalike.features import hashes as H
+from lookalike.imageio import decode_bytes
+from lookalike.imageio.documents import (
+    DocResult,
+    Picture,
+    VECTOR_KINDS,
+    convert_vectors,
+    extract_pictures,
+    iter_documents,
+)
+
+Progress = Callable[[str], Callable[[int, int], None]] | None
+
+# Default score thresholds of `docs check` per mode (scores are the mode's own scale); a mode not
+# listed uses its own default. Measured on the documents set: see benchmarks/bench_docs.py.
+DOCS_THRESHOLDS = {"copy": 0.85}
+
+# Below this PDQ quality (0-100) a picture is "flat": hashes cannot tell it from other flat ones.
+FLAT_QUALITY = 50
+# Flat pictures pair only when their tiny colour thumbnails differ by at most this (mean abs, 0-255)
+# and their aspect ratios by at most FLAT_ASPECT (ratio of ratios).
+FLAT_MAX_DIFF = 6.0
+FLAT_ASPECT = 1.15
+_THUMB = 16
+
+
+@dataclass
+class DocPair:
+    doc_a: str
+    image_a: str
+    doc_b: str
+    image_b: str
+    score: float  # similarity in [0, 1]; 1.0 = identical bytes or pixels
+    method: str  # sha256, pixels, pdq, phash, ... (the mode's deciding evidence)
+    location_a: str = ""
+    location_b: str = ""
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"doc_a": self.doc_a, "image_a": self.image_a, "doc_b": self.doc_b, "image_b": self.image_b,
+                "score": round(self.score, 4), "method": self.method, "location_a": self.location_a,
+                "location_b": self.location_b, **self.details}
+
+
+@dataclass
+class DocsCheckResult:
+    mode: str
+    threshold: float
+    pairs: list[DocPair]  # best score first
+    documents: list[DocResult]  # one per document, in walk order (picture bytes kept for reports)
+    picture_errors: list[tuple[str, str, str]] = field(default_factory=list)  # (doc, image_id, reason) not indexable
+
+    @property
+    def pictures(self) -> dict[tuple[str, str], Picture]:
+        """(doc, image_id) -> Picture, for reports (thumbnails)."""
+        return {(d.doc, p.image_id): p for d in self.documents for p in d.pictures}
+
+    @property
+    def errors(self) -> list[tuple[str, str]]:
+        """(doc, reason) for every document that could not be read, or only partly."""
+        return [(d.doc, d.error) for d in self.documents if d.error]
+
+    @property
+    def skipped(self) -> list[tuple[str, str, str]]:
+        """(doc, image_id, reason) for every picture found but not compared by its pixels."""
+        out = [(d.doc, iid, why) for d in self.documents for iid, why in d.skipped]
+        return out + list(self.picture_errors)
+
+    def to_dict(self) -> dict:
+        return {"mode": self.mode, "threshold": self.threshold, "pairs": [p.to_dict() for p in self.pairs],
+                "errors": [{"doc": d, "reason": r} for d, r in self.errors],
+                "skipped": [{"doc": d, "image": i, "reason": r} for d, i, r in self.skipped]}
+
+
+def default_threshold(mode: str) -> float | None:
+    """The docs check's default threshold for `mode` (None: the mode's own default)."""
+    return DOCS_THRESHOLDS.get(mode)
+
+
+def check_documents(paths: Iterable[str | os.PathLike], *, mode: str = "copy", threshold: float | None = None,
+                    index_dir: str | os.PathLike | None = None, progress: Progress = None) -> DocsCheckResult:
+    """Pairs of look-alike pictures within and across the documents under `paths`.
+
+    `threshold` is the minimum score (similarity in [0, 1]) of a reported pair; None picks the docs
+    default for `mode`. Bad documents never stop the run: see `DocsCheckResult.errors`.
+    `index_dir` keeps the picture index (re-runs skip unchanged pictures); by default a temporary
+    one is used and removed.
+    """
+    docs = list(iter_documents(paths))
+    bar = progress("Reading documents") if progress else None
+    results: list[DocResult] = []
+    for n, doc in enumerate(docs, 1):
+        results.append(extract_pictures(doc, convert=False))  # vectors: one converter run below
+        if bar:
+            bar(n, len(docs))
+    convert_vectors(results)
+    if threshold is None:
+        threshold = default_threshold(mode)
+    if index_dir is not None:
+        return _check(results, mode, threshold, index_dir, progress)
+    with tempfile.TemporaryDirectory(prefix="lookalike-docs-") as tmp:
+        return _check(results, mode, threshold, tmp, progress)
+
+
+def _check(results: list[DocResult], mode: str, threshold: float | None, index_dir, progress: Progress) -> DocsCheckResult:
+    keys: dict[str, tuple[DocResult, Picture]] = {}
+    for r in results:
+        for p in r.pictures:
+            keys[f"{r.doc}::{p.image_id}"] = (r, p)
+    picture_errors: list[tuple[str, str, str]] = []
+    pairs: dict[tuple[tuple[str, str], tuple[str, str]], DocPair] = {}
+    with Index.open(index_dir, progress=progress) as idx:
+        report = idx.add_blobs([(k, p.data) for k, (_, p) in keys.items()])
+        for key, reason in report.errors:
+            if key in keys:
+                r, p = keys[key]
+                picture_errors.append((r.doc, p.image_id, reason))
+        dedup = idx.dedup(mode=mode, threshold=threshold)
+        used = threshold if threshold is not None else dedup.threshold
+        flat = _FlatCheck(idx, keys)
+        for pr in dedup.pairs:
+            if pr.a not in keys or pr.b not in keys:
+                continue  # left in a kept index_dir by an earlier run
+            (ra, pa), (rb, pb) = keys[pr.a], keys[pr.b]
+            if pr.method not in ("sha256", "pixels"):
+                if pa.source_kind in VECTOR_KINDS or pb.source_kind in VECTOR_KINDS:
+                    continue  # renderings of vector pictures: only identical bytes count (below)
+                if not flat.same(pr.a, pr.b):
+                    continue
+            _put(pairs, DocPair(ra.doc, pa.image_id, rb.doc, pb.image_id, float(pr.score), pr.method,
+                                pa.location, pb.location, dict(pr.details)))
+    for p in _byte_pairs(results):
+        _put(pairs, p)
+    out = sorted(pairs.values(), key=lambda p: (-p.score, p.doc_a, p.image_a, p.doc_b, p.image_b))
+    return DocsCheckResult(mode, used, out, results, picture_errors)
+
+
+def _put(pairs: dict, p: DocPair) -> None:
+    """Keep one pair per unordered (picture, picture), with the best score; a before b."""
+    a, b = (p.doc_a, p.image_a), (p.doc_b, p.image_b)
+    if b < a:
+        p = DocPair(p.doc_b, p.image_b, p.doc_a, p.image_a, p.score, p.method, p.location_b, p.location_a, p.details)
+        a, b = b, a
+    old = pairs.get((a, b))
+    if old is None or p.score > old.score:
+        pairs[(a, b)] = p
+
+
+def _byte_pairs(results: list[DocResult]) -> list[DocPair]:
+    """Every pair of pictures whose stored bytes are identical, usable or skipped (vectors too)."""
+    groups: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for r in results:
+        for iid, sha in r.digests.items():
+            if sha:
+                groups[sha].append((r.doc, iid, r.locations.get(iid, "")))
+    out = []
+    for members in groups.values():
+        for (da, ia, la), (db, ib, lb) in combinations(members, 2):
+            out.append(DocPair(da, ia, db, ib, 1.0, "sha256", la, lb))
+    return out
+
+
+class _FlatCheck:
+    """Pairs involving a flat picture (low PDQ quality) must also match on a tiny colour thumbnail."""
+
+    def __init__(self, idx: Index, keys: dict[str, tuple[DocResult, Picture]]):
+        self.idx, self.keys = idx, keys
+        self.quality: dict[str, int] = {}
+        self.thumbs: dict[str, tuple[np.ndarray, float] | None] = {}
+
+    def _quality(self, key: str) -> int:
+        if key not in self.quality:
+            row = self.idx.catalog.file(key)
+            blob = self.idx.catalog.feature(row.id, "pdq8") if row else None
+            self.quality[key] = H.split_pdq8(np.frombuffer(blob, np.uint8))[1] if blob else 0
+        return self.quality[key]
+
+    def _thumb(self, key: str):
+        if key not in self.thumbs:
+            try:
+                img = decode_bytes(self.keys[key][1].data, work_side=64)
+                import cv2
+
+                small = cv2.resize(img.rgb, (_THUMB, _THUMB), interpolation=cv2.INTER_AREA).astype(np.float32)
+                self.thumbs[key] = (small, img.width / max(img.height, 1))
+            except BadInput:
+                self.thumbs[key] = None
+        return self.thumbs[key]
+
+    def same(self, a: str, b: str) -> bool:
+        if min(self._quality(a), self._quality(b)) >= FLAT_QUALITY:
+            return True
+        ta, tb = self._thumb(a), self._thumb(b)
+        if ta is None or tb is None:
+            return False
+        ratio = max(ta[1], tb[1]) / max(min(ta[1], tb[1]), 1e-6)
+        return ratio <= FLAT_ASPECT and float(np.abs(ta[0] - tb[0]).mean()) <= FLAT_MAX_DIFF

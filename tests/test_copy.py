@@ -1,0 +1,164 @@
+"""Copy detection on near_duplicate through the API: exact duplicates and hash-based copy mode.
+
+The whole set is indexed once per session (`near_dup_index`, also used by test_index.py).
+Floors sit a little below what was measured (hash-only copy mode: listed-pair recall 0.68,
+precision 0.99, no hard negative); transforms that hashes cannot see (45-degree rotations, crops,
+screenshots, perspective) are not asserted here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from lookalike import Index
+from lookalike.eval import datasets, metrics
+
+# Transforms a 64/256-bit perceptual hash should survive; recall floor per transform.
+HASHABLE = {
+    "blur": 0.95, "color": 0.9, "gray": 0.95, "jpeg_q": 0.95, "noise": 0.9, "resize_half": 0.95,
+    "downscale_small": 0.95, "hflip": 0.95, "text_overlay": 0.9, "letterbox": 0.9, "rot180": 0.9,
+    "exact_copy": 1.0,
+}
+
+
+@pytest.fixture(scope="session")
+def near_dup(data_dir):
+    return datasets.read_near_duplicate(data_dir / "near_duplicate")
+
+
+@pytest.fixture(scope="session")
+def near_dup_index(near_dup, tmp_path_factory):
+    """(index dir, AddReport of the first run) for the whole near_duplicate set.
+
+    Built once per session even though two test modules import this fixture: the second one
+    finds the finished index at the same place and reuses it.
+    """
+    where = tmp_path_factory.getbasetemp() / "near_dup_index"
+    done = where / "done"
+    if not done.exists():
+        with Index.open(where) as idx:
+            report = idx.add([near_dup.root / "images"])
+        (where / "report").write_text(f"{report.added} {report.copies} {report.failed} {report.unchanged}")
+        done.touch()
+    added, copies, failed, unchanged = map(int, (where / "report").read_text().split())
+    return where, {"added": added, "copies": copies, "failed": failed, "unchanged": unchanged}
+
+
+def _keys(ds, pairs):
+    return {metrics.pair(ds.key_of(p.a), ds.key_of(p.b)) for p in pairs}
+
+
+def _full_pixels(path) -> tuple | None:
+    """Independent reference decode (full resolution, EXIF applied), or None if unreadable."""
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            rgb = np.asarray(im.convert("RGBA"))  # alpha counts: RGBA over white is not RGB
+    except Exception:
+        return None
+    return rgb.shape, hashlib.sha256(rgb.tobytes()).hexdigest()
+
+
+def _oriented_size(path):
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            return (h, w) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
+    except Exception:
+        return None
+
+
+def _exact_reference(ds) -> tuple[set, set]:
+    """Byte-identical pairs, and pixel-identical pairs (decoded only when oriented sizes collide)."""
+    files = ds.files
+    by_sha = defaultdict(list)
+    for k in ds.readable:  # unreadable files are not indexed, so never duplicates
+        by_sha[hashlib.sha256(files[k].read_bytes()).hexdigest()].append(k)
+    byte_pairs = metrics.pairs_within(g for g in by_sha.values() if len(g) > 1)
+    by_size = defaultdict(list)
+    for k in ds.readable:
+        by_size[_oriented_size(files[k])].append(k)
+    by_pixels = defaultdict(list)
+    for size, ks in by_size.items():
+        if size is None or len(ks) < 2:
+            continue
+        for k in ks:
+            d = _full_pixels(files[k])
+            if d is not None:
+                by_pixels[d].append(k)
+    return byte_pairs, metrics.pairs_within(g for g in by_pixels.values() if len(g) > 1)
+
+
+@pytest.fixture(scope="module")
+def exact_found(near_dup, near_dup_index):
+    ref = _exact_reference(near_dup)
+    with Index.open(near_dup_index[0]) as idx:
+        found = _keys(near_dup, idx.dedup(mode="exact").pairs)
+    return ref, found
+
+
+def test_exact_byte_duplicates_all_found_none_false(exact_found):
+    (byte_pairs, pixel_pairs), found = exact_found
+    assert len(byte_pairs) >= 20  # the set has byte copies under several names and extensions
+    assert byte_pairs - found == set(), f"byte-identical files missed: {sorted(byte_pairs - found)[:5]}"
+    false = found - byte_pairs - pixel_pairs
+    assert false == set(), f"false exact pairs: {sorted(false)[:5]}"
+
+
+@pytest.mark.xfail(reason="pixel digest is of the working image; JPEGs decode in draft mode, so a JPEG "
+                          "and a PNG of the same pixels above 768 px get different digests", strict=False)
+def test_exact_pixel_duplicates_all_found(exact_found):
+    (byte_pairs, pixel_pairs), found = exact_found
+    assert pixel_pairs - found == set(), f"pixel-identical files missed: {sorted(pixel_pairs - found)[:5]}"
+
+
+def test_copy_mode_quality(near_dup, near_dup_index):
+    ds = near_dup
+    with Index.open(near_dup_index[0]) as idx:
+        res = idx.dedup(mode="copy")
+    pred = _keys(ds, res.pairs)
+    assert all(0.0 <= p.score <= 1.0 for p in res.pairs)
+
+    # pairwise over the transitive closure: hashes give few but sure pairs
+    closure = metrics.pair_prf(pred, ds.true_pairs())
+    assert closure.precision >= 0.98, closure
+    assert closure.recall >= 0.50, closure
+
+    # the listed pairs a -> b; precision counts every predicted pair that is not a copy as false
+    listed = {metrics.pair(p.a, p.b) for p in ds.pairs}
+    judged = {p for p in pred if p in listed or not ds.is_copy(*p)}
+    lp = metrics.pair_prf(judged, listed)
+    assert lp.precision >= 0.97, lp
+    assert lp.recall >= 0.64, lp
+
+    assert metrics.false_positive_rate(pred, ds.hard_negative_pairs()) <= 0.005
+
+    cats = {metrics.pair(p.a, p.b): p.transform for p in ds.pairs}
+    per = metrics.per_category_recall(pred, cats)
+    low = {t: round(per[t].recall, 3) for t, floor in HASHABLE.items() if t in per and per[t].recall < floor}
+    assert not low, f"recall below floor for transforms {low}"
+    # every listed pair of the PDQ test suite's mode/format variants (one pair per name)
+    singles = [t for t, r in per.items() if r.tp + r.fn == 1 and not t.startswith("exif_orientation")]
+    missed = [t for t in singles if per[t].recall < 1.0]
+    assert len(missed) <= 1, missed
+
+
+def test_copy_search_finds_listed_copies(near_dup, near_dup_index):
+    """search(mode="copy") from the originals of a few hashable listed pairs returns their copies."""
+    ds = near_dup
+    sample = [p for p in ds.pairs if p.transform in ("resize_half", "gray", "jpeg_q", "hflip")][:20]
+    assert sample
+    with Index.open(near_dup_index[0]) as idx:
+        results = idx.search([ds.files[p.a] for p in sample], mode="copy", k=20)
+    hits = 0
+    for p, r in zip(sample, results):
+        assert r.error is None
+        found = {ds.key_of(m.path) for m in r.results}
+        assert p.a in found  # the query file itself is in the index: an exact hit
+        hits += p.b in found
+    assert hits >= 0.9 * len(sample)

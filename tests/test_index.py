@@ -1,0 +1,207 @@
+"""Indexing: the whole near_duplicate set, idempotent re-runs, kill -9 and resume, bad inputs."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import lookalike.ingest as ingest
+from lookalike import Index
+from lookalike.imageio import load_file
+
+from test_copy import near_dup, near_dup_index  # noqa: F401  (shared session fixtures)
+
+
+# -- the whole near_duplicate set ------------------------------------------------------------
+
+def test_near_duplicate_indexed_unreadable_reported(near_dup, near_dup_index):
+    where, first = near_dup_index
+    ds = near_dup
+    with Index.open(where) as idx:
+        errors = {ds.key_of(p): reason for p, reason in idx.errors()}
+        info = idx.info()
+        assert set(errors) == ds.unreadable  # exactly the listed files fail, each with a reason
+        assert all(r and "\n" not in r for r in errors.values())
+        assert info["files_ok"] == len(ds.readable)
+        assert first["added"] + first["copies"] == len(ds.readable)
+        assert first["failed"] == len(ds.unreadable)
+        again = idx.add([ds.root / "images"])
+    assert (again.added, again.copies, again.failed) == (0, 0, 0)
+    assert again.unchanged == len(ds.images)
+
+
+# -- kill -9 mid-run, resume, compare with an uninterrupted run --------------------------------
+
+def _snapshot(db_path) -> tuple[list, list]:
+    db = sqlite3.connect(db_path)
+    files = db.execute("SELECT path, size, mtime_ns, sha256, pixel_digest, width, height, format, status, reason "
+                       "FROM files ORDER BY path").fetchall()
+    feats = db.execute("SELECT f.path, x.name, x.version, x.data FROM features x JOIN files f ON f.id = x.file_id "
+                       "ORDER BY f.path, x.name").fetchall()
+    db.close()
+    return files, feats
+
+
+def _index_cmd(folder, index):
+    return [sys.executable, "-m", "lookalike.cli", "index", str(folder), "--index", str(index), "--workers", "2"]
+
+
+def _count(db_path) -> int:
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1)
+        try:
+            return db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+
+
+def test_kill_9_then_resume_equals_uninterrupted_run(near_dup, tmp_path):
+    ds = near_dup
+    src = tmp_path / "photos"
+    keys = [k for k in ds.readable if "/derived_transforms/" in k][:240]
+    for k in keys:
+        dst = src / k
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ds.files[k], dst)
+    killed_db = tmp_path / "killed" / "catalog.sqlite"
+
+    proc = subprocess.Popen(_index_cmd(src, tmp_path / "killed"), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _count(killed_db) < 32 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its worker processes
+    proc.wait()
+    at_kill = _count(killed_db)
+    assert 0 < at_kill < len(keys), f"kill came too late or too early ({at_kill} of {len(keys)} written)"
+
+    subprocess.run(_index_cmd(src, tmp_path / "killed"), check=True, capture_output=True)
+    subprocess.run(_index_cmd(src, tmp_path / "clean"), check=True, capture_output=True)
+    files_k, feats_k = _snapshot(killed_db)
+    files_c, feats_c = _snapshot(tmp_path / "clean" / "catalog.sqlite")
+    assert len(files_k) == len(keys) and len({r[0] for r in files_k}) == len(keys)  # none lost, none twice
+    assert all(r[8] == "ok" for r in files_k)
+    assert files_k == files_c
+    assert feats_k == feats_c
+
+    rerun = subprocess.run(_index_cmd(src, tmp_path / "killed"), check=True, capture_output=True, text=True)
+    assert f"unchanged {len(keys)}" in rerun.stderr + rerun.stdout
+
+
+# -- bad inputs ------------------------------------------------------------------------------
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _bomb_png() -> bytes:
+    """A valid PNG header claiming 100000 x 100000 pixels (10 GP) with a tiny body."""
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + \
+        _png_chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + _png_chunk(b"IEND", b"")
+
+
+def _photo(w=96, h=64) -> Image.Image:
+    y, x = np.mgrid[0:h, 0:w]
+    rgb = np.stack([x * 255 // w, y * 255 // h, (x + y) % 256], axis=-1).astype(np.uint8)
+    return Image.fromarray(rgb)
+
+
+def _save(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture()
+def bad_folder(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    photo = _photo()
+    jpeg = _save(photo, "JPEG", quality=90)
+    (d / "ok.jpg").write_bytes(jpeg)
+    (d / "empty.jpg").write_bytes(b"")
+    (d / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 3])
+    (d / "garbage.png").write_bytes(b"this is not an image at all" * 10)
+    (d / "bomb.png").write_bytes(_bomb_png())
+    (d / "png_named.jpg").write_bytes(_save(photo, "PNG"))
+    (d / "UPPER.JPG").write_bytes(jpeg)
+    (d / "cmyk.jpg").write_bytes(_save(photo.convert("CMYK"), "JPEG"))
+    (d / "palette.png").write_bytes(_save(photo.convert("P"), "PNG"))
+    (d / "la.png").write_bytes(_save(photo.convert("LA"), "PNG"))
+    (d / "i16.png").write_bytes(_save(Image.fromarray((np.asarray(photo.convert("L")).astype(np.uint16) * 257)), "PNG"))
+    frames = [photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    (d / "anim.gif").write_bytes(_save(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100))
+    # left half red: EXIF orientation 6 (rotate 90 degrees clockwise to display) puts red on top
+    rot = np.zeros((40, 60, 3), np.uint8)
+    rot[:, :30] = (255, 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    (d / "exif6.jpg").write_bytes(_save(Image.fromarray(rot), "JPEG", quality=95, exif=exif))
+    os.symlink(d / "loop_b", d / "loop_a")
+    os.symlink(d / "loop_a", d / "loop_b")
+    os.symlink(d, d / "dir_loop")  # a directory symlink back to itself
+    (d / "vanishes.jpg").write_bytes(jpeg + b"\0")
+    (d / "vanishes_late.jpg").write_bytes(jpeg + b"\0\0")
+    return d
+
+
+def test_exif_orientation_applied(bad_folder):
+    img = load_file(bad_folder / "exif6.jpg")
+    h, w = img.rgb.shape[:2]
+    assert (w, h) == (40, 60) and (img.width, img.height) == (40, 60)
+    top, bottom = img.rgb[: h // 3].mean(axis=(0, 1)), img.rgb[-h // 3:].mean(axis=(0, 1))
+    assert top[0] > 200 and top[1] < 60 and bottom[0] < 60
+
+
+def test_bad_inputs_recorded_run_continues(bad_folder, tmp_path, monkeypatch):
+    d = bad_folder
+    real_scan, real_sha = ingest.scan, ingest.file_sha256
+
+    def scan_then_delete(*a, **kw):  # removed between the folder scan and the stat
+        files = list(real_scan(*a, **kw))
+        (d / "vanishes.jpg").unlink()
+        return iter(files)
+
+    def sha_then_delete(path):  # removed between the checksum and the decode
+        h = real_sha(path)
+        if path.endswith("vanishes_late.jpg"):
+            os.unlink(path)
+        return h
+
+    monkeypatch.setattr(ingest, "scan", scan_then_delete)
+    monkeypatch.setattr(ingest, "file_sha256", sha_then_delete)
+    with Index.open(tmp_path / "idx") as idx:
+        rep = idx.add([d], workers=1)
+        errors = dict(idx.errors())
+        ok = {os.path.basename(r.path): r for r in idx.catalog.files()}
+
+    names = {os.path.basename(p): r for p, r in errors.items()}
+    expect_error = {"empty.jpg", "garbage.png", "bomb.png", "loop_a", "loop_b", "vanishes.jpg", "vanishes_late.jpg"}
+    assert expect_error <= set(names), sorted(names)
+    assert all(r and "\n" not in r and len(r) < 300 for r in names.values())
+    assert "0 bytes" in names["empty.jpg"]
+    assert "MP" in names["bomb.png"] and "limit" in names["bomb.png"]
+    # truncated JPEGs are either decoded partially or refused with a reason
+    assert ("truncated.jpg" in ok) != ("truncated.jpg" in names)
+    decodable = {"ok.jpg", "png_named.jpg", "UPPER.JPG", "cmyk.jpg", "palette.png", "la.png", "i16.png",
+                 "anim.gif", "exif6.jpg"}
+    assert decodable <= set(ok), sorted(decodable - set(ok))
+    assert ok["exif6.jpg"].width == 40 and ok["exif6.jpg"].height == 60
+    assert ok["png_named.jpg"].format == "PNG"
+    assert not any("dir_loop" in p for p in list(errors) + [r.path for r in ok.values()])  # not walked into
+    assert rep.added + rep.copies == len(ok) and rep.failed == len(errors)
