@@ -60,7 +60,8 @@ def register(cls: type[Extractor]) -> type[Extractor]:
 
 def _load_builtin() -> None:
     import lookalike.features.hashes  # noqa: F401  (registers the hash family)
-    import lookalike.features.deep  # noqa: F401  (CNN, background, faces: lazy models)
+    import lookalike.features.deep  # noqa: F401  (CNN, SIFT, thumbnails: lazy models)
+    import lookalike.features.background  # noqa: F401  (person mask, masked CNN, background colour/keypoints)
 
 
 def names() -> list[str]:

@@ -241,3 +241,9 @@ def get_mode(name: str) -> Mode:
 
 def query_features(mode: Mode) -> list[str]:
     return [n for n in mode.features if n in registry.names()]
+
+
+# Background mode imports this module's Mode, so it registers after it is defined.
+from lookalike.search.background import BackgroundMode  # noqa: E402
+
+MODES["background"] = BackgroundMode()

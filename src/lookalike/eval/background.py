@@ -1,0 +1,137 @@
+"""Evaluation of "same background" search on a set in the background format (shared/data/background).
+
+    python -m lookalike.eval.background [DATA_DIR] [--index DIR]
+
+Indexes the set, then measures in one run:
+- leave-one-out retrieval (relevance = same `background`) for the background mode and, as the
+  baseline, the whole-image "similar" mode: mAP and recall@k;
+- pairs at the background mode's default threshold: precision / recall against all same-background
+  pairs, and the false-match rate among same-person / other-background pairs (the hard negatives);
+- person-mask mean IoU of the stored masks against the set's masks/ (composites only).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lookalike.eval import datasets, metrics
+
+
+def _register() -> None:
+    """Make sure the background extractors and mode are known (the lead wires them in for good)."""
+    import lookalike.features.background  # noqa: F401  (registers bg_* extractors)
+    from lookalike.search.background import BackgroundMode
+    from lookalike.search.modes import MODES
+
+    MODES.setdefault("background", BackgroundMode())
+
+
+def _set_dir(data_dir: str | os.PathLike) -> Path:
+    d = Path(data_dir)
+    return d / "background" if (d / "background").is_dir() and not (d / "images").is_dir() else d
+
+
+def mask_iou(pred: np.ndarray, truth: np.ndarray) -> float:
+    """IoU of two person masks (nonzero = person) after resizing `truth` to pred's size."""
+    t = cv2.resize(truth, (pred.shape[1], pred.shape[0]), interpolation=cv2.INTER_AREA) > 127
+    p = pred > 127
+    union = np.logical_or(p, t).sum()
+    return 1.0 if union == 0 else float(np.logical_and(p, t).sum() / union)
+
+
+def evaluate_background(data_dir: str | os.PathLike, index_dir: str | os.PathLike | None = None, *,
+                        workers: int | None = 1, ks: tuple[int, ...] = (1, 5, 10),
+                        similar: bool = True, every: int = 1) -> dict:
+    """Index the set (in `index_dir`, kept for reuse, or a temporary folder) and return the metrics.
+
+    every: keep every n-th background only (sorted by name), for quick runs such as the tests."""
+    _register()
+    from lookalike.api import Index
+    from lookalike.features.background import BACKGROUND_FEATURES
+    from lookalike.search.modes import MODES
+
+    ds = datasets.read_background(_set_dir(data_dir))
+    if every > 1:
+        keep = set(sorted(set(ds.group.values()))[::every])
+        ds.images = [k for k in ds.images if ds.group[k] in keep]
+        ds.files = {k: ds.files[k] for k in ds.images}
+    relevant = ds.relevant_sets()
+    n = len(ds.images)
+    out: dict = {"images": n, "queries": len(ds.queries)}
+    with tempfile.TemporaryDirectory(prefix="lookalike-bg-") as tmp, Index.open(index_dir or tmp) as idx:
+        t0 = time.perf_counter()
+        idx.add([str(ds.files[k]) for k in ds.images], features=list(BACKGROUND_FEATURES), workers=workers)
+        out["index_seconds"] = round(time.perf_counter() - t0, 2)
+        key_of = {str(ds.files[k]): k for k in ds.images}
+
+        for mode in ("background", "similar") if similar else ("background",):
+            t0 = time.perf_counter()
+            res = idx.search([str(ds.files[q]) for q in ds.queries], mode=mode, k=n, min_score=0.0)
+            secs = time.perf_counter() - t0
+            rankings = {q: [key_of.get(m.path, m.path) for m in r.results] for q, r in zip(ds.queries, res)}
+            rm = metrics.retrieval_metrics(rankings, relevant, ks=ks)
+            out[mode] = {"map": round(rm.mean_ap, 4), "recall_at": {k: round(v, 4) for k, v in rm.recall_at.items()},
+                         "ms_per_query": round(1000 * secs / max(1, len(ds.queries)), 1)}
+
+        mode = MODES["background"]
+        dd = idx.dedup(mode="background")
+        predicted = {metrics.pair(key_of.get(p.a, p.a), key_of.get(p.b, p.b)) for p in dd.pairs}
+        prf = metrics.pair_prf(predicted, ds.positive_pairs())
+        hard = ds.hard_negative_pairs()
+        out["pairs"] = {"threshold": mode.threshold, "precision": round(prf.precision, 4),
+                        "recall": round(prf.recall, 4), "f1": round(prf.f1, 4), "tp": prf.tp, "fp": prf.fp,
+                        "fn": prf.fn, "hard_negatives": len(hard),
+                        "hard_negative_false_rate": round(len(predicted & hard) / max(1, len(hard)), 4)}
+
+        ids = {r.path: r.id for r in idx.catalog.files()}
+        comp = [k for k in ds.images if ds.mask_path(k) is not None and str(ds.files[k]) in ids]
+        recs = idx.feature_values([ids[str(ds.files[k])] for k in comp], "bg_mask")
+        ious = []
+        for k in comp:
+            rec = recs.get(ids[str(ds.files[k])])
+            truth = cv2.imread(str(ds.mask_path(k)), cv2.IMREAD_GRAYSCALE)
+            if rec is not None and truth is not None:
+                ious.append(mask_iou(rec.mask, truth))
+        out["mask_iou"] = {"mean": round(float(np.mean(ious)), 4) if ious else 0.0, "images": len(ious)}
+    return out
+
+
+def table(r: dict) -> str:
+    lines = [f"background set: {r['images']} images, {r['queries']} queries, indexed in {r['index_seconds']} s"]
+    ks = list(r["background"]["recall_at"])
+    lines.append(f"{'mode':<12}{'mAP':>8}" + "".join(f"{'R@' + str(k):>8}" for k in ks) + f"{'ms/q':>8}")
+    for mode in ("background", "similar"):
+        if mode in r:
+            m = r[mode]
+            lines.append(f"{mode:<12}{m['map']:>8.3f}" + "".join(f"{m['recall_at'][k]:>8.3f}" for k in ks)
+                         + f"{m['ms_per_query']:>8.0f}")
+    p = r["pairs"]
+    lines.append(f"pairs at threshold {p['threshold']}: precision {p['precision']:.3f} recall {p['recall']:.3f} "
+                 f"F1 {p['f1']:.3f} (tp {p['tp']}, fp {p['fp']}, fn {p['fn']})")
+    lines.append(f"same person / other background above threshold: {100 * p['hard_negative_false_rate']:.2f}% "
+                 f"of {p['hard_negatives']}")
+    lines.append(f"person mask IoU: {r['mask_iou']['mean']:.3f} over {r['mask_iou']['images']} composites")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    ap.add_argument("data", nargs="?", default=os.environ.get("LOOKALIKE_DATA", str(default)))
+    ap.add_argument("--index", default=None, help="index folder to build or reuse (default: a temporary one)")
+    ap.add_argument("--workers", type=int, default=1)
+    args = ap.parse_args(argv)
+    print(table(evaluate_background(args.data, args.index, workers=args.workers)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
