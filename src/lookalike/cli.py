@@ -19,6 +19,20 @@ app = typer.Typer(help="Find images that look alike: copies, similar photos, sam
 models_app = typer.Typer(help="Model assets (converted once from PyPI packages into the cache).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
+
+def _mount_subcommands() -> None:
+    from lookalike.cli_docs import docs_app
+
+    app.add_typer(docs_app, name="docs", help="Pictures copied within and across Word/Excel/PowerPoint/PDF files.")
+    try:
+        from lookalike.cli_eval import eval_app
+    except ImportError:  # eval sub-commands not installed in this build
+        return
+    app.add_typer(eval_app, name="eval", help="Metrics against ground-truth sets (../shared/data formats).")
+
+
+_mount_subcommands()
+
 IndexOpt = typer.Option(None, "--index", help="Index directory (default .lookalike, env LOOKALIKE_INDEX).")
 
 

@@ -16,6 +16,8 @@ picture is kept only when the two look the same at the pixel level too (same asp
 colour difference on a tiny thumbnail), so a red square never matches a blue one.
 Rendered vector pictures are paired only by identical bytes: their renderings depend on the
 converter, not on the document.
+Besides the index's hashes (of a border-trimmed view), the pictures are also hashed whole: the same
+logo with and without a frame, or on a transparent vs. coloured background, is trimmed differently.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import combinations
 
+import cv2
 import numpy as np
 
 from lookalike.api import Index
@@ -41,11 +44,13 @@ from lookalike.imageio.documents import (
     extract_pictures,
     iter_documents,
 )
+from lookalike.search.hashmatch import HashMatcher
 
 Progress = Callable[[str], Callable[[int, int], None]] | None
 
 # Default score thresholds of `docs check` per mode (scores are the mode's own scale); a mode not
-# listed uses its own default. Measured on the documents set: see benchmarks/bench_docs.py.
+# listed uses its own default. Measured on the documents set (benchmarks/bench_docs.py): precision
+# 0.992 / recall 0.990 anywhere in 0.80-0.88; recall falls to 0.91 at 0.90. 0.85 is mid-plateau.
 DOCS_THRESHOLDS = {"copy": 0.85}
 
 # Below this PDQ quality (0-100) a picture is "flat": hashes cannot tell it from other flat ones.
@@ -150,18 +155,21 @@ def _check(results: list[DocResult], mode: str, threshold: float | None, index_d
                 picture_errors.append((r.doc, p.image_id, reason))
         dedup = idx.dedup(mode=mode, threshold=threshold)
         used = threshold if threshold is not None else dedup.threshold
-        flat = _FlatCheck(idx, keys)
-        for pr in dedup.pairs:
-            if pr.a not in keys or pr.b not in keys:
+        looks = _Looks(keys)
+        found = [(pr.a, pr.b, float(pr.score), pr.method, dict(pr.details)) for pr in dedup.pairs]
+        if mode != "exact":
+            found += looks.pairs(used)
+        for a, b, score, method, details in found:
+            if a not in keys or b not in keys:
                 continue  # left in a kept index_dir by an earlier run
-            (ra, pa), (rb, pb) = keys[pr.a], keys[pr.b]
-            if pr.method not in ("sha256", "pixels"):
+            (ra, pa), (rb, pb) = keys[a], keys[b]
+            if method not in ("sha256", "pixels"):
                 if pa.source_kind in VECTOR_KINDS or pb.source_kind in VECTOR_KINDS:
                     continue  # renderings of vector pictures: only identical bytes count (below)
-                if not flat.same(pr.a, pr.b):
+                if not looks.same(a, b):
                     continue
-            _put(pairs, DocPair(ra.doc, pa.image_id, rb.doc, pb.image_id, float(pr.score), pr.method,
-                                pa.location, pb.location, dict(pr.details)))
+            _put(pairs, DocPair(ra.doc, pa.image_id, rb.doc, pb.image_id, score, method,
+                                pa.location, pb.location, details))
     for p in _byte_pairs(results):
         _put(pairs, p)
     out = sorted(pairs.values(), key=lambda p: (-p.score, p.doc_a, p.image_a, p.doc_b, p.image_b))
@@ -193,38 +201,50 @@ def _byte_pairs(results: list[DocResult]) -> list[DocPair]:
     return out
 
 
-class _FlatCheck:
-    """Pairs involving a flat picture (low PDQ quality) must also match on a tiny colour thumbnail."""
+class _Looks:
+    """Per picture, from one extra decode: hashes of the whole, untrimmed picture and a tiny thumbnail.
 
-    def __init__(self, idx: Index, keys: dict[str, tuple[DocResult, Picture]]):
-        self.idx, self.keys = idx, keys
-        self.quality: dict[str, int] = {}
-        self.thumbs: dict[str, tuple[np.ndarray, float] | None] = {}
+    The index hashes a border-trimmed view (good for letterboxed photos); in documents the same
+    logo often comes with and without a frame or on a transparent vs. coloured background, where
+    trimming cuts the two differently. Hashing the untrimmed picture as well finds those copies.
+    The thumbnail decides pairs that involve a flat picture (low PDQ quality). Only small arrays
+    are kept, never the decoded images.
+    """
 
-    def _quality(self, key: str) -> int:
-        if key not in self.quality:
-            row = self.idx.catalog.file(key)
-            blob = self.idx.catalog.feature(row.id, "pdq8") if row else None
-            self.quality[key] = H.split_pdq8(np.frombuffer(blob, np.uint8))[1] if blob else 0
-        return self.quality[key]
-
-    def _thumb(self, key: str):
-        if key not in self.thumbs:
+    def __init__(self, keys: dict[str, tuple[DocResult, Picture]]):
+        self.ids: list[str] = []
+        self.info: dict[str, tuple[np.ndarray, float, int]] = {}  # key -> (thumbnail, aspect, quality)
+        pdq, ph = [], []
+        for key, (_, pic) in keys.items():
             try:
-                img = decode_bytes(self.keys[key][1].data, work_side=64)
-                import cv2
-
-                small = cv2.resize(img.rgb, (_THUMB, _THUMB), interpolation=cv2.INTER_AREA).astype(np.float32)
-                self.thumbs[key] = (small, img.width / max(img.height, 1))
+                img = decode_bytes(pic.data)
             except BadInput:
-                self.thumbs[key] = None
-        return self.thumbs[key]
+                continue  # the index reports it
+            codes, quality = H.pdq_dihedral(img.rgb)
+            small = cv2.resize(img.rgb, (_THUMB, _THUMB), interpolation=cv2.INTER_AREA)
+            self.info[key] = (small, img.width / max(img.height, 1), quality)
+            if pic.source_kind not in VECTOR_KINDS:
+                self.ids.append(key)
+                pdq.append(codes)
+                ph.append(H.phash_dihedral(img.gray))
+        self.codes = {"pdq": np.stack(pdq) if pdq else np.zeros((0, 8, 32), np.uint8),
+                      "phash": np.stack(ph) if ph else np.zeros((0, 8, 8), np.uint8)}
+
+    def pairs(self, threshold: float) -> list[tuple[str, str, float, str, dict]]:
+        """(key a, key b, score, method, details) for untrimmed-hash matches, on the copy mode's scale."""
+        if len(self.ids) < 2:
+            return []
+        matcher = HashMatcher(np.arange(len(self.ids)), self.codes)
+        return [(self.ids[a], self.ids[b], s, m, {"distance": d, "view": "untrimmed"})
+                for (a, b), (s, m, d) in matcher.all_pairs(threshold).items() if s >= threshold]
 
     def same(self, a: str, b: str) -> bool:
-        if min(self._quality(a), self._quality(b)) >= FLAT_QUALITY:
-            return True
-        ta, tb = self._thumb(a), self._thumb(b)
-        if ta is None or tb is None:
+        """False when a flat picture is involved and the two do not look the same pixel for pixel."""
+        ia, ib = self.info.get(a), self.info.get(b)
+        if ia is None or ib is None:
             return False
-        ratio = max(ta[1], tb[1]) / max(min(ta[1], tb[1]), 1e-6)
-        return ratio <= FLAT_ASPECT and float(np.abs(ta[0] - tb[0]).mean()) <= FLAT_MAX_DIFF
+        if min(ia[2], ib[2]) >= FLAT_QUALITY:
+            return True
+        ratio = max(ia[1], ib[1]) / max(min(ia[1], ib[1]), 1e-6)
+        diff = float(np.abs(ia[0].astype(np.int16) - ib[0].astype(np.int16)).mean())
+        return ratio <= FLAT_ASPECT and diff <= FLAT_MAX_DIFF
