@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lookalike.cli import app
+from lookalike.cli_eval import eval_app
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -127,3 +128,19 @@ def test_env_index_and_console_script(tmp_path):
     assert (tmp_path / "envidx" / "catalog.sqlite").exists()
     out = subprocess.run(cmd + ["info"], env=env, check=True, capture_output=True, text=True).stdout
     assert json.loads(out)["files_ok"] == 1
+
+
+def test_eval_unknown_mode_fails_clearly(data_dir):
+    res = runner.invoke(eval_app, ["retrieval", "--data", str(data_dir), "--modes", "similar,nosuch"])
+    assert res.exit_code == 2 and "unknown mode" in res.output and "nosuch" in res.output
+    res = runner.invoke(eval_app, ["copy", "--data", str(data_dir / "retrieval")])
+    assert res.exit_code == 2 and "not found" in res.output
+
+
+def test_eval_retrieval_json(data_dir):
+    res = runner.invoke(eval_app, ["retrieval", "--data", str(data_dir / "retrieval"), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    sim = out["modes"]["similar"]
+    assert out["queries"] == sim["queries"] > 0
+    assert sim["map"] >= 0.7 and sim["recall_at"]["10"] >= 0.75  # measured 0.842 and 0.892

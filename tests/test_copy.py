@@ -1,9 +1,9 @@
 """Copy detection on near_duplicate through the API: exact duplicates and hash-based copy mode.
 
 The whole set is indexed once per session (`near_dup_index`, also used by test_index.py).
-Floors sit a little below what was measured (hash-only copy mode: listed-pair recall 0.68,
-precision 0.99, no hard negative); transforms that hashes cannot see (45-degree rotations, crops,
-screenshots, perspective) are not asserted here.
+Floors sit a little below what was measured with hashes + CNN/SIFT copy mode (closure P 0.974
+R 0.790, listed pairs P 0.870 R 0.870, 1 of 485 hard negatives). Per transform, only what hashes
+alone must do is asserted; 45-degree rotations, crops and screenshots are left to the eval report.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from lookalike import Index
 from lookalike.eval import datasets, metrics
 
 # Transforms a 64/256-bit perceptual hash should survive; recall floor per transform.
+pytestmark = pytest.mark.slow  # indexes the whole near_duplicate set (about a minute on 2 cores)
+
 HASHABLE = {
     "blur": 0.95, "color": 0.9, "gray": 0.95, "jpeg_q": 0.95, "noise": 0.9, "resize_half": 0.95,
     "downscale_small": 0.95, "hflip": 0.95, "text_overlay": 0.9, "letterbox": 0.9, "rot180": 0.9,
@@ -124,17 +126,17 @@ def test_copy_mode_quality(near_dup, near_dup_index):
     pred = _keys(ds, res.pairs)
     assert all(0.0 <= p.score <= 1.0 for p in res.pairs)
 
-    # pairwise over the transitive closure: hashes give few but sure pairs
+    # pairwise over the transitive closure
     closure = metrics.pair_prf(pred, ds.true_pairs())
-    assert closure.precision >= 0.98, closure
-    assert closure.recall >= 0.50, closure
+    assert closure.precision >= 0.96, closure
+    assert closure.recall >= 0.75, closure
 
     # the listed pairs a -> b; precision counts every predicted pair that is not a copy as false
     listed = {metrics.pair(p.a, p.b) for p in ds.pairs}
     judged = {p for p in pred if p in listed or not ds.is_copy(*p)}
     lp = metrics.pair_prf(judged, listed)
-    assert lp.precision >= 0.97, lp
-    assert lp.recall >= 0.64, lp
+    assert lp.precision >= 0.85, lp
+    assert lp.recall >= 0.84, lp
 
     assert metrics.false_positive_rate(pred, ds.hard_negative_pairs()) <= 0.005
 

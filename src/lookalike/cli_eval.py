@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
+from lookalike.errors import LookalikeError
 from lookalike.progress import bars, console
 
 eval_app = typer.Typer(help="Score the engine on evaluation sets with ground truth (formats of shared/data).",
@@ -46,8 +48,13 @@ def _run(name: str, fmt: Fmt, **kw) -> None:
     try:
         with bars() as b:
             result = EVALS[name](progress=b, **kw)
-    except (ValueError, FileNotFoundError) as e:  # unknown mode, not a set folder: say so, no traceback
-        console.print(f"[red]error:[/] {e}")
+    except (ValueError, FileNotFoundError, LookalikeError) as e:  # unknown mode, not a set folder: no traceback
+        console.print(f"[red]error:[/] {escape(str(e))}")
+        raise typer.Exit(2)
+    except RuntimeError as e:  # a worker's missing model comes back wrapped
+        if "models prepare" not in str(e):
+            raise
+        console.print(f"[red]error:[/] {escape(str(e))}")
         raise typer.Exit(2)
     _show(result, fmt)
 
