@@ -1,7 +1,10 @@
-"""Same-background search on the background set (every 6th background, to keep the run short).
+"""Same-background search on the background set (every 6th background, to keep the run short), its
+building blocks (colour balance, VLAD, reasons) and `inspect`.
 
-Floors sit a little below what was measured on the DEV set (see the report of evaluate_background):
-full set: background mAP 0.88-0.90, similar 0.48; this subset: 0.99 vs 0.89.
+Floors sit a little below what was measured on the DEV set (numbers in eval/background.py's report):
+this subset (44 images) measured background mAP 0.996 vs similar 0.893, R@10 0.997, pairs at the
+default threshold precision 1.0 recall 0.82, 0 of 35 same-person pairs, mask IoU 0.754.
+Full set: mAP 0.934 vs 0.483, precision 0.991 recall 0.697, 0 of 1356, IoU 0.860.
 """
 
 import os
@@ -13,7 +16,7 @@ from lookalike import models
 
 
 @pytest.fixture(scope="module")
-def result(data_dir, tmp_path_factory):
+def prepared(tmp_path_factory):
     # models are prepared once into $LOOKALIKE_CACHE when set (CI), else into a temporary cache dir
     old = os.environ.get("LOOKALIKE_CACHE")
     if not old:
@@ -22,18 +25,25 @@ def result(data_dir, tmp_path_factory):
         for name in ("efficientnet-lite0", "selfie-segmentation", "pose-detection"):
             if not models.is_prepared(name):
                 models.prepare(name)
-        from lookalike.eval.background import evaluate_background
-
-        yield evaluate_background(data_dir, every=6)
+        yield
     finally:
         if not old:
             del os.environ["LOOKALIKE_CACHE"]
 
 
+@pytest.fixture(scope="module")
+def result(prepared, data_dir):
+    from lookalike.eval.background import evaluate_background, table
+
+    r = evaluate_background(data_dir, every=6, weight_grid=((0.5, 0.3, 0.2),))
+    print(table(r))
+    return r
+
+
 def test_background_beats_whole_image_search(result):
-    assert result["background"]["map"] >= 0.88
-    assert result["background"]["map"] - result["similar"]["map"] >= 0.06  # 0.09 here, 0.40 on the full set
-    assert result["background"]["recall_at"][10] >= 0.85
+    assert result["background"]["map"] >= 0.97
+    assert result["background"]["map"] - result["similar"]["map"] >= 0.08  # 0.10 here, 0.45 on the full set
+    assert result["background"]["recall_at"][10] >= 0.95
 
 
 def test_same_person_other_background_is_not_a_match(result):
@@ -41,12 +51,15 @@ def test_same_person_other_background_is_not_a_match(result):
     assert p["hard_negatives"] > 0
     assert p["hard_negative_false_rate"] <= 0.01
     assert p["precision"] >= 0.95
-    assert p["recall"] >= 0.65
+    assert p["recall"] >= 0.75
+    # a lower threshold buys recall: the table is monotone
+    rec = [t["recall"] for t in result["thresholds"]]
+    assert rec == sorted(rec, reverse=True)
 
 
 def test_person_mask_quality(result):
     assert result["mask_iou"]["images"] > 20
-    assert result["mask_iou"]["mean"] >= 0.72  # 0.76 here, 0.82 on the full set
+    assert result["mask_iou"]["mean"] >= 0.72  # 0.754 here (hard small people), 0.86 on the full set
 
 
 def test_mask_blob_round_trip_and_reasons():
@@ -58,9 +71,55 @@ def test_mask_blob_round_trip_and_reasons():
     assert np.array_equal(back.mask, rec.mask) and back.person_share == pytest.approx(0.7)
     plain = MaskRecord(rec.mask, 0.1, 0.9, 0.8)
     mode = BackgroundMode()
-    score, _, det = mode.fuse(0.99, 0.99, 1.0, rec, plain)
+    score, _, det = mode.fuse(0.99, 0.99, 1.0, rec, plain, vlad=0.5)
     assert score <= mode.weak_cap < mode.threshold
     assert any(r.startswith("not comparable: the person covers 70%") for r in det["reasons"])
     assert any(r.startswith("weak evidence: plain background") for r in det["reasons"])
-    score, _, det = mode.fuse(0.99, 0.99, 1.0, plain, plain)
-    assert score >= mode.threshold and "reasons" not in det
+    score, method, det = mode.fuse(0.99, 0.99, 1.0, plain, plain, vlad=0.5)
+    assert score >= mode.threshold and "reasons" not in det and method == "bg_cnn+sift"
+    assert {"global", "local", "colour", "vlad", "verified"} <= set(det)
+    # without verification, the VLAD similarity alone carries the local component
+    score, method, det = mode.fuse(0.99, 0.99, None, plain, plain, vlad=0.5)
+    assert det["local"] == 1.0 and method == "bg_cnn+vlad"
+
+
+def test_vlad_and_codebook():
+    from lookalike.features.background import learn_codebook, vlad
+
+    rng = np.random.default_rng(0)
+    desc = rng.integers(0, 120, (1000, 128)).astype(np.uint8)
+    cb = learn_codebook(desc, k=16)
+    assert cb.shape == (16, 128) and cb.dtype == np.float32
+    a, b = vlad(desc[:500], cb), vlad(desc[500:], cb)
+    assert a.shape == (16 * 128,) and np.linalg.norm(a) == pytest.approx(1.0, abs=1e-5)
+    assert float(a @ a) == pytest.approx(1.0, abs=1e-5) and float(a @ b) < 0.9
+    assert np.linalg.norm(vlad(np.zeros((0, 128), np.uint8), cb)) < 1e-6  # no keypoints: no evidence
+
+
+def test_colour_ignores_white_balance(data_dir):
+    from lookalike.features.background import color_histogram
+    from lookalike.imageio import load_file
+
+    rgb = load_file(data_dir / "demo" / "background_empty.jpg").rgb
+    keep = np.ones(rgb.shape[:2], np.float32)
+    warm = np.clip(rgb.astype(np.float32) * (1.15, 1.0, 0.8), 0, 255).astype(np.uint8)
+    other = load_file(data_dir / "demo" / "coffee.jpg").rgb
+    same = float(color_histogram(rgb, keep) @ color_histogram(warm, keep))
+    diff = float(color_histogram(rgb, keep) @ color_histogram(other, np.ones(other.shape[:2], np.float32)))
+    assert same > 0.9 > diff
+
+
+def test_inspect_picture_and_numbers(prepared, data_dir, tmp_path):
+    import cv2
+
+    from lookalike.inspect import inspect_image
+
+    out = tmp_path / "inspect.png"
+    r = inspect_image(data_dir / "demo" / "same_background_1.jpg", out)
+    pic = cv2.imread(str(out))
+    assert pic is not None and pic.shape[1] > 2 * r["width"]  # two panels side by side
+    assert 0.05 < r["person_share"] < 0.6 and r["kept_share"] < 1 - r["person_share"]
+    assert r["scene"] >= 0.3 and r["keypoints"] > 50 and r["comparable"] and not r["reasons"]
+    # an empty street: nobody to mask
+    r = inspect_image(data_dir / "demo" / "background_empty.jpg", None)
+    assert r["person_share"] < 0.01 and r["comparable"]

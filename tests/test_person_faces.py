@@ -41,29 +41,29 @@ def test_assets_are_built_and_checksummed(model_cache):
 def test_person_mask_iou(model_cache, data_dir):
     import cv2
 
+    from lookalike.eval.datasets import read_background
     from lookalike.features.person import PersonSegmenter
     from lookalike.imageio import load_file
 
-    root = data_dir / "background"
-    # style (selfie: large person, full: small full-body person) is read for reporting only
-    rows = sorted((r for r in _rows(root / "meta.csv") if r["kind"] == "composite"), key=lambda r: r["path"])
-    rows = rows[::2]  # half the set keeps the test short
+    ds = read_background(data_dir / "background")
+    keys = sorted(k for k in ds.images if ds.mask_path(k) is not None)[::2]  # half the set keeps it short
     seg = PersonSegmenter()
     ious: dict[str, list[float]] = {}
-    for r in rows:
-        rgb = load_file(root / r["path"]).rgb
-        gt = cv2.imread(str(root / Path(r["path"].replace("images/", "masks/", 1)).with_suffix(".png")), 0)
-        gt = cv2.resize(gt, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST) > 127
+    for k in keys:
+        rgb = load_file(ds.files[k]).rgb
+        gt = cv2.imread(str(ds.mask_path(k)), cv2.IMREAD_GRAYSCALE)
+        gt = cv2.resize(gt, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA) > 127
         m = seg.mask(rgb)
         assert m.shape == gt.shape and m.dtype == np.float32 and 0 <= m.min() and m.max() <= 1
         pred = m > 0.5
-        ious.setdefault(r["style"], []).append((pred & gt).sum() / max(1, (pred | gt).sum()))
+        # small: the person covers under 10 % of the frame (full-body shots), the hard case
+        ious.setdefault("small" if gt.mean() < 0.1 else "large", []).append((pred & gt).sum() / max(1, (pred | gt).sum()))
     mean = {k: float(np.mean(v)) for k, v in ious.items()}
     overall = float(np.mean([x for v in ious.values() for x in v]))
     print(f"mask IoU: {overall:.3f} overall, " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(mean.items())))
-    assert mean["selfie"] >= 0.88
-    assert mean["full"] >= 0.55
-    assert overall >= 0.75
+    assert mean["large"] >= 0.88
+    assert mean["small"] >= 0.68  # 0.716 measured; large 0.895, overall 0.833
+    assert overall >= 0.81
 
 
 def test_face_detection_and_verification(model_cache, data_dir):

@@ -179,6 +179,24 @@ def errors(fmt: Fmt = typer.Option(Fmt.csv, "--format"), index: Optional[Path] =
         _csv(rows, ["path", "reason"])
 
 
+@app.command()
+def inspect(image: Path = typer.Argument(..., help="A photo."),
+            out: Path = typer.Option(..., "-o", help="Where to write the picture (PNG)."),
+            max_person: Optional[float] = typer.Option(None, help="Person share above which a photo is not comparable."),
+            min_scene: Optional[float] = typer.Option(None, help="Scene score below which evidence is weak.")):
+    """What background search sees: person mask, ignored margin, background keypoints, scene score, verdict."""
+    from lookalike.errors import BadInput
+    from lookalike.inspect import inspect_image
+
+    try:
+        numbers = inspect_image(image, out, max_person=max_person, min_scene=min_scene)
+    except BadInput as e:
+        console.print(f"[red]error:[/] {image}: {e}")
+        raise typer.Exit(2)
+    print(json.dumps(numbers, indent=1, default=str))
+    console.print(f"wrote {out}")
+
+
 @models_app.command("list")
 def models_list():
     """Known model assets and whether they are prepared."""

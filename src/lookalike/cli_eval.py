@@ -78,3 +78,21 @@ def retrieval_cmd(data: Path = DataOpt,
     """Leave-one-out retrieval on a retrieval-format set: mAP and recall@1/5/10 per mode."""
     chosen = [m.strip() for m in (modes or mode).split(",") if m.strip()]
     _run("retrieval", fmt, data=data, modes=chosen, index=index, workers=workers)
+
+
+@eval_app.command("background")
+def background_cmd(data: Path = DataOpt, index: Optional[Path] = IndexOpt, workers: Optional[int] = WorkersOpt,
+                   fmt: Fmt = typer.Option(Fmt.table, "--format")):
+    """Same-background retrieval on a background-format set: mAP, recall@k, P/R at the default threshold,
+    same-person/other-background false matches, person-mask IoU, side by side with `similar`."""
+    from lookalike.eval.background import evaluate_background, table
+
+    try:
+        result = evaluate_background(data, index, workers=workers)
+    except (ValueError, FileNotFoundError, LookalikeError) as e:
+        console.print(f"[red]error:[/] {escape(str(e))}")
+        raise typer.Exit(2)
+    if fmt == Fmt.json:
+        print(json.dumps(result, indent=1, default=str))
+    else:
+        print(table(result))

@@ -48,10 +48,15 @@ def mask_iou(pred: np.ndarray, truth: np.ndarray) -> float:
 
 def evaluate_background(data_dir: str | os.PathLike, index_dir: str | os.PathLike | None = None, *,
                         workers: int | None = 1, ks: tuple[int, ...] = (1, 5, 10),
-                        similar: bool = True, every: int = 1) -> dict:
+                        similar: bool = True, every: int = 1,
+                        thresholds: tuple[float, ...] = (0.45, 0.5, 0.55, 0.6, 0.65),
+                        weight_grid: tuple[tuple[float, float, float], ...] = ((0.5, 0.3, 0.2), (0.5, 0.4, 0.1),
+                                                                              (0.5, 0.5, 0.0))) -> dict:
     """Index the set (in `index_dir`, kept for reuse, or a temporary folder) and return the metrics.
 
-    every: keep every n-th background only (sorted by name), for quick runs such as the tests."""
+    every: keep every n-th background only (sorted by name), for quick runs such as the tests.
+    thresholds: pair precision / recall / same-person false matches are also given at these scores.
+    weight_grid: (global, local, colour) weights whose mAP is recomputed from the same results' components."""
     _register()
     from lookalike.api import Index
     from lookalike.features.background import BACKGROUND_FEATURES
@@ -79,27 +84,62 @@ def evaluate_background(data_dir: str | os.PathLike, index_dir: str | os.PathLik
             rm = metrics.retrieval_metrics(rankings, relevant, ks=ks)
             out[mode] = {"map": round(rm.mean_ap, 4), "recall_at": {k: round(v, 4) for k, v in rm.recall_at.items()},
                          "ms_per_query": round(1000 * secs / max(1, len(ds.queries)), 1)}
+            if mode == "background":
+                out["weights"] = _reweighted(res, ds.queries, key_of, relevant, ks, weight_grid)
 
         mode = MODES["background"]
-        dd = idx.dedup(mode="background")
-        predicted = {metrics.pair(key_of.get(p.a, p.a), key_of.get(p.b, p.b)) for p in dd.pairs}
-        prf = metrics.pair_prf(predicted, ds.positive_pairs())
-        hard = ds.hard_negative_pairs()
-        out["pairs"] = {"threshold": mode.threshold, "precision": round(prf.precision, 4),
-                        "recall": round(prf.recall, 4), "f1": round(prf.f1, 4), "tp": prf.tp, "fp": prf.fp,
-                        "fn": prf.fn, "hard_negatives": len(hard),
-                        "hard_negative_false_rate": round(len(predicted & hard) / max(1, len(hard)), 4)}
+        # one pass at the lowest threshold of interest, then every threshold from its scores
+        low = min(thresholds + (mode.threshold,))
+        scored = mode.pairs(idx, low)
+        paths = idx.catalog.paths({i for h in scored for i in h[:2]})
+        scored = [(metrics.pair(key_of.get(paths[a], paths[a]), key_of.get(paths[b], paths[b])), sc)
+                  for a, b, sc, _, _ in scored]
+        positives, hard = ds.positive_pairs(), ds.hard_negative_pairs()
+
+        def at(t: float) -> dict:
+            predicted = {p for p, sc in scored if sc >= t}
+            prf = metrics.pair_prf(predicted, positives)
+            return {"threshold": t, "precision": round(prf.precision, 4), "recall": round(prf.recall, 4),
+                    "f1": round(prf.f1, 4), "tp": prf.tp, "fp": prf.fp, "fn": prf.fn, "hard_negatives": len(hard),
+                    "hard_negative_above": len(predicted & hard),
+                    "hard_negative_false_rate": round(len(predicted & hard) / max(1, len(hard)), 4)}
+
+        out["pairs"] = at(mode.threshold)
+        out["thresholds"] = [at(t) for t in sorted(set(thresholds))]
 
         ids = {r.path: r.id for r in idx.catalog.files()}
         comp = [k for k in ds.images if ds.mask_path(k) is not None and str(ds.files[k]) in ids]
         recs = idx.feature_values([ids[str(ds.files[k])] for k in comp], "bg_mask")
-        ious = []
+        ious: dict[str, list[float]] = {"small": [], "large": []}
         for k in comp:
             rec = recs.get(ids[str(ds.files[k])])
             truth = cv2.imread(str(ds.mask_path(k)), cv2.IMREAD_GRAYSCALE)
             if rec is not None and truth is not None:
-                ious.append(mask_iou(rec.mask, truth))
-        out["mask_iou"] = {"mean": round(float(np.mean(ious)), 4) if ious else 0.0, "images": len(ious)}
+                # small: the person covers under 10 % of the frame (full-body shots), the hard case
+                ious["small" if (truth > 127).mean() < 0.1 else "large"].append(mask_iou(rec.mask, truth))
+        every_iou = [x for v in ious.values() for x in v]
+        out["mask_iou"] = {"mean": round(float(np.mean(every_iou)), 4) if every_iou else 0.0,
+                           "images": len(every_iou),
+                           "by_size": {k: round(float(np.mean(v)), 4) for k, v in ious.items() if v}}
+    return out
+
+
+def _reweighted(res, queries, key_of, relevant, ks, grid) -> dict:
+    """mAP of other fusion weights, re-ranking the background results from their per-component scores."""
+    from lookalike.search.background import BackgroundMode
+
+    mode = BackgroundMode()
+    out = {}
+    for w in grid:
+        rankings = {}
+        for q, r in zip(queries, res):
+            def score(m):
+                d = m.details
+                s = w[0] * d["global"] + w[1] * d["local"] + w[2] * d["colour"]
+                return min(s, mode.weak_cap) if d.get("reasons") else s
+            rankings[q] = [key_of.get(m.path, m.path) for m in sorted(r.results, key=lambda m: -score(m))]
+        rm = metrics.retrieval_metrics(rankings, relevant, ks=ks)
+        out["/".join(f"{x:g}" for x in w)] = round(rm.mean_ap, 4)
     return out
 
 
@@ -117,7 +157,15 @@ def table(r: dict) -> str:
                  f"F1 {p['f1']:.3f} (tp {p['tp']}, fp {p['fp']}, fn {p['fn']})")
     lines.append(f"same person / other background above threshold: {100 * p['hard_negative_false_rate']:.2f}% "
                  f"of {p['hard_negatives']}")
-    lines.append(f"person mask IoU: {r['mask_iou']['mean']:.3f} over {r['mask_iou']['images']} composites")
+    if r.get("weights"):
+        lines.append("background mAP by weights (global/local/colour): "
+                     + ", ".join(f"{w} {m:.3f}" for w, m in r["weights"].items()))
+    for t in r.get("thresholds", []):
+        lines.append(f"  at {t['threshold']:.2f}: precision {t['precision']:.3f} recall {t['recall']:.3f} "
+                     f"same-person/other-background {t['hard_negative_above']}/{t['hard_negatives']}")
+    mi = r["mask_iou"]
+    lines.append(f"person mask IoU: {mi['mean']:.3f} over {mi['images']} composites"
+                 + "".join(f", {k} people {v:.3f}" for k, v in mi.get("by_size", {}).items()))
     return "\n".join(lines)
 
 
