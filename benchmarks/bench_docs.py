@@ -47,13 +47,13 @@ def main() -> None:
     t1 = time.perf_counter()
     convert_vectors(results)
     t2 = time.perf_counter()
+    n_vec = sum(len(r.vectors) for r in results)  # counted now: the check lets go of the vector bytes
     with tempfile.TemporaryDirectory() as tmp:
         res = D._check(results, args.mode, min(thresholds + [default or 1.0]), tmp, None)
     t3 = time.perf_counter()
 
     n_docs = len(results)
     n_pics = sum(len(r.pictures) for r in results)
-    n_vec = sum(len(r.vectors) for r in results)
     print(f"{n_docs} documents, {n_pics} pictures ({n_vec} vector), {len(res.skipped)} skipped, {len(res.errors)} errors")
     print(f"{'stage':<28}{'seconds':>9}{'s/doc':>9}{'ms/picture':>12}")
     for name, s in [("extract", t1 - t0), ("convert vectors (soffice)", t2 - t1), ("index + dedup + verify", t3 - t2),

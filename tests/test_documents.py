@@ -175,6 +175,43 @@ def test_encrypted_office_and_legacy(tmp_path):
     assert "legacy" in extract_pictures(tmp_path / "old.doc").error
 
 
+def test_macro_enabled_variants_read_only(tmp_path):
+    vba = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"Attribute VB_Name AutoOpen Shell" + b"\x00" * 200
+    for name in ("m.docm", "t.dotm", "x.DOCM"):
+        res = extract_pictures(_docx(tmp_path / name, {"word/vbaProject.bin": vba}))
+        assert res.error is None and [p.image_id for p in res.pictures] == ["word/media/image1.png"]
+        assert not res.skipped  # the macro project is not a picture: never listed, never run
+    (tmp_path / "book.xlsm").write_bytes((tmp_path / "m.docm").read_bytes())
+    assert {p.name for p in iter_documents([tmp_path])} == {"m.docm", "t.dotm", "x.DOCM", "book.xlsm"}
+
+
+def test_legacy_named_file_with_other_content(tmp_path):
+    (tmp_path / "letter.doc").write_bytes(b"{\\rtf1\\ansi hello}")
+    assert "legacy" in extract_pictures(tmp_path / "letter.doc").error
+    (tmp_path / "real_docx.doc").write_bytes(_docx(tmp_path / "x.docx").read_bytes())  # renamed: read by content
+    assert [p.image_id for p in extract_pictures(tmp_path / "real_docx.doc").pictures] == ["word/media/image1.png"]
+
+
+def test_convert_vectors_renders_each_picture_once_in_batches(tmp_path, monkeypatch):
+    emf = b"\x01\x00\x00\x00" + b"\x00" * 36 + b" EMF" + b"\x00" * 60
+    calls = []
+
+    def fake_converter(program, inputs, out_dir, tmp, timeout):
+        calls.append(len(inputs))
+        for src in inputs:
+            Image.new("RGB", (30, 20), (0, 0, 200)).save(out_dir / f"{src.stem}.png")
+
+    monkeypatch.setattr(D, "vector_converter", lambda: "soffice")
+    monkeypatch.setattr(D, "_run_converter", fake_converter)
+    monkeypatch.setattr(D, "VECTOR_BATCH", 2)
+    parts = {f"word/media/image{i}.emf": emf + bytes([i % 3]) for i in range(2, 8)}  # 3 distinct pictures
+    results = [extract_pictures(_docx(tmp_path / f"{n}.docx", parts), convert=False) for n in range(3)]
+    D.convert_vectors(results)
+    assert calls == [2, 1]  # 3 distinct pictures out of 18, in batches of 2
+    for r in results:
+        assert not r.skipped and sorted(p.source_kind for p in r.pictures) == ["emf"] * 6 + ["png"]
+
+
 def test_encrypted_pdf(tmp_path):
     from pypdf import PdfWriter
 

@@ -5,9 +5,11 @@
     for p in res.pairs:
         print(p.doc_a, p.image_a, p.doc_b, p.image_b, p.score)
 
-Pipeline: walk the documents, pull every picture out (`imageio.documents`), render all EMF/WMF
-pictures in one converter run, index the pictures into an `Index` under ``"{doc}::{image_id}"``,
-run its dedup in the chosen mode and map the pairs back to (document, picture). Pictures with
+Pipeline: walk the documents; per chunk of DOC_CHUNK documents pull every picture out
+(`imageio.documents`), render the chunk's EMF/WMF pictures in one converter run, index the pictures
+into an `Index` under ``"{doc}::{image_id}"`` and keep only a small preview of each (so a folder of
+thousands of documents runs in flat memory); then run the index's dedup in the chosen mode and map
+the pairs back to (document, picture). Pictures with
 identical bytes (sha256 of the part / raw PDF stream, vector pictures included) always pair at 1.0.
 
 Flat pictures (solid colours, blank pages, tiny uniform logos) have no structure for a perceptual
@@ -25,7 +27,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -45,6 +47,7 @@ from lookalike.imageio.documents import (
     iter_documents,
 )
 from lookalike.search.hashmatch import HashMatcher
+from lookalike.search.modes import get_mode
 
 Progress = Callable[[str], Callable[[int, int], None]] | None
 
@@ -60,6 +63,17 @@ FLAT_QUALITY = 50
 FLAT_MAX_DIFF = 6.0
 FLAT_ASPECT = 1.15
 _THUMB = 16
+
+# The index cannot re-read pictures held in memory, so features that a mode computes only on demand
+# (SIFT keypoints to verify copy-mode candidates) are computed when the pictures are added.
+ON_DEMAND_FEATURES = {"copy": ["local"]}
+
+# Documents read, indexed and let go per chunk (memory stays flat however many there are); each
+# chunk renders its vector pictures in one converter run.
+DOC_CHUNK = 200
+# After indexing, a picture larger than this keeps only a JPEG preview of PREVIEW_SIDE px (reports).
+PREVIEW_BYTES = 48 * 1024
+PREVIEW_SIDE = 256
 
 
 @dataclass
@@ -85,7 +99,7 @@ class DocsCheckResult:
     mode: str
     threshold: float
     pairs: list[DocPair]  # best score first
-    documents: list[DocResult]  # one per document, in walk order (picture bytes kept for reports)
+    documents: list[DocResult]  # one per document, in walk order (Picture.data: a preview, for reports)
     picture_errors: list[tuple[str, str, str]] = field(default_factory=list)  # (doc, image_id, reason) not indexable
 
     @property
@@ -123,40 +137,62 @@ def check_documents(paths: Iterable[str | os.PathLike], *, mode: str = "copy", t
     default for `mode`. Bad documents never stop the run: see `DocsCheckResult.errors`.
     `index_dir` keeps the picture index (re-runs skip unchanged pictures); by default a temporary
     one is used and removed.
+
+    Documents are read, indexed and let go in chunks of `DOC_CHUNK`, so memory does not grow with
+    the folder: the result keeps a small preview of each picture (`Picture.data`, at most
+    `PREVIEW_BYTES`), not the original bytes; `extract_pictures(doc)` gives those.
     """
+    get_mode(mode)  # an unknown mode fails now, not after reading every document
     docs = list(iter_documents(paths))
     bar = progress("Reading documents") if progress else None
-    results: list[DocResult] = []
-    for n, doc in enumerate(docs, 1):
-        results.append(extract_pictures(doc, convert=False))  # vectors: one converter run below
-        if bar:
-            bar(n, len(docs))
-    convert_vectors(results)
+
+    def chunks() -> Iterator[list[DocResult]]:
+        for start in range(0, len(docs), DOC_CHUNK):
+            part = []
+            for n, doc in enumerate(docs[start:start + DOC_CHUNK], start + 1):
+                part.append(extract_pictures(doc, convert=False))  # vectors: one converter run per chunk
+                if bar:
+                    bar(n, len(docs))
+            convert_vectors(part)
+            yield part
+
     if threshold is None:
         threshold = default_threshold(mode)
     if index_dir is not None:
-        return _check(results, mode, threshold, index_dir, progress)
+        return _check_chunks(chunks(), mode, threshold, index_dir, progress)
     with tempfile.TemporaryDirectory(prefix="lookalike-docs-") as tmp:
-        return _check(results, mode, threshold, tmp, progress)
+        return _check_chunks(chunks(), mode, threshold, tmp, progress)
 
 
 def _check(results: list[DocResult], mode: str, threshold: float | None, index_dir, progress: Progress) -> DocsCheckResult:
+    """`check_documents` on documents already extracted (and vectors converted): for benchmarks."""
+    return _check_chunks([results], mode, threshold, index_dir, progress)
+
+
+def _check_chunks(chunks: Iterable[list[DocResult]], mode: str, threshold: float | None, index_dir,
+                  progress: Progress) -> DocsCheckResult:
+    results: list[DocResult] = []
     keys: dict[str, tuple[DocResult, Picture]] = {}
-    for r in results:
-        for p in r.pictures:
-            keys[f"{r.doc}::{p.image_id}"] = (r, p)
+    looks = _Looks()
     picture_errors: list[tuple[str, str, str]] = []
     pairs: dict[tuple[tuple[str, str], tuple[str, str]], DocPair] = {}
     with Index.open(index_dir, progress=progress) as idx:
-        report = idx.add_blobs([(k, p.data) for k, (_, p) in keys.items()])
-        for key, reason in report.errors:
-            if key in keys:
-                r, p = keys[key]
-                picture_errors.append((r.doc, p.image_id, reason))
+        for part in chunks:
+            results += part
+            new = {f"{r.doc}::{p.image_id}": (r, p) for r in part for p in r.pictures}
+            keys.update(new)
+            report = idx.add_blobs([(k, p.data) for k, (_, p) in new.items()], features=ON_DEMAND_FEATURES.get(mode))
+            for key, reason in report.errors:
+                if key in new:
+                    r, p = new[key]
+                    picture_errors.append((r.doc, p.image_id, reason))
+            looks.add(new)  # also swaps each picture's bytes for a small preview
+            for r in part:
+                r.vectors = {}  # rendered (or skipped) by now; their digests stay for byte pairs
         dedup = idx.dedup(mode=mode, threshold=threshold)
         used = threshold if threshold is not None else dedup.threshold
-        looks = _Looks(keys)
-        found = [(pr.a, pr.b, float(pr.score), pr.method, dict(pr.details)) for pr in dedup.pairs]
+        # a cosine of identical vectors can round to just above 1
+        found = [(pr.a, pr.b, min(float(pr.score), 1.0), pr.method, dict(pr.details)) for pr in dedup.pairs]
         if mode != "exact":
             found += looks.pairs(used)
         for a, b, score, method, details in found:
@@ -183,7 +219,8 @@ def _put(pairs: dict, p: DocPair) -> None:
         p = DocPair(p.doc_b, p.image_b, p.doc_a, p.image_a, p.score, p.method, p.location_b, p.location_a, p.details)
         a, b = b, a
     old = pairs.get((a, b))
-    if old is None or p.score > old.score:
+    # on a tie, identical bytes is the clearest reason to show
+    if old is None or p.score > old.score or (p.score == old.score and p.method == "sha256"):
         pairs[(a, b)] = p
 
 
@@ -208,13 +245,16 @@ class _Looks:
     logo often comes with and without a frame or on a transparent vs. coloured background, where
     trimming cuts the two differently. Hashing the untrimmed picture as well finds those copies.
     The thumbnail decides pairs that involve a flat picture (low PDQ quality). Only small arrays
-    are kept, never the decoded images.
+    are kept, never the decoded images; `add` also replaces a large picture's bytes by a preview.
     """
 
-    def __init__(self, keys: dict[str, tuple[DocResult, Picture]]):
+    def __init__(self) -> None:
         self.ids: list[str] = []
         self.info: dict[str, tuple[np.ndarray, float, int]] = {}  # key -> (thumbnail, aspect, quality)
-        pdq, ph = [], []
+        self._pdq: list[np.ndarray] = []
+        self._ph: list[np.ndarray] = []
+
+    def add(self, keys: dict[str, tuple[DocResult, Picture]]) -> None:
         for key, (_, pic) in keys.items():
             try:
                 img = decode_bytes(pic.data)
@@ -225,16 +265,17 @@ class _Looks:
             self.info[key] = (small, img.width / max(img.height, 1), quality)
             if pic.source_kind not in VECTOR_KINDS:
                 self.ids.append(key)
-                pdq.append(codes)
-                ph.append(H.phash_dihedral(img.gray))
-        self.codes = {"pdq": np.stack(pdq) if pdq else np.zeros((0, 8, 32), np.uint8),
-                      "phash": np.stack(ph) if ph else np.zeros((0, 8, 8), np.uint8)}
+                self._pdq.append(codes)
+                self._ph.append(H.phash_dihedral(img.gray))
+            if len(pic.data) > PREVIEW_BYTES:
+                pic.data, pic.kind = _preview(img.rgb), "jpeg"
 
     def pairs(self, threshold: float) -> list[tuple[str, str, float, str, dict]]:
         """(key a, key b, score, method, details) for untrimmed-hash matches, on the copy mode's scale."""
         if len(self.ids) < 2:
             return []
-        matcher = HashMatcher(np.arange(len(self.ids)), self.codes)
+        codes = {"pdq": np.stack(self._pdq), "phash": np.stack(self._ph)}
+        matcher = HashMatcher(np.arange(len(self.ids)), codes)
         return [(self.ids[a], self.ids[b], s, m, {"distance": d, "view": "untrimmed"})
                 for (a, b), (s, m, d) in matcher.all_pairs(threshold).items() if s >= threshold]
 
@@ -248,3 +289,13 @@ class _Looks:
         ratio = max(ia[1], ib[1]) / max(min(ia[1], ib[1]), 1e-6)
         diff = float(np.abs(ia[0].astype(np.int16) - ib[0].astype(np.int16)).mean())
         return ratio <= FLAT_ASPECT and diff <= FLAT_MAX_DIFF
+
+
+def _preview(rgb: np.ndarray) -> bytes:
+    """A JPEG of at most PREVIEW_SIDE px: enough for report thumbnails, a few KB."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, PREVIEW_SIDE / max(h, w))
+    if scale < 1.0:
+        rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    _, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return buf.tobytes()

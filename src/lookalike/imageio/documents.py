@@ -95,7 +95,7 @@ class Limits:
     max_pages: int = 2000  # PDF pages read
     max_seconds: float = 120.0  # per document (PDF decoding; checked between images)
     max_pixels: int = config.MAX_PIXELS  # per PDF image, checked before decoding
-    convert_timeout: float = 180.0  # one vector-conversion run
+    convert_timeout: float = 180.0  # one vector-conversion run (VECTOR_BATCH pictures at most)
 
 
 DEFAULT_LIMITS = Limits()
@@ -247,7 +247,10 @@ def _container_kind(data: bytes, suffix: str) -> str:
     if data.startswith(_CFB_MAGIC):
         if _ENCRYPTED_PACKAGE in data:
             raise _Refuse("password-protected (encrypted) Office document: save a copy without a password to check its pictures")
-        raise _Refuse("legacy binary Office format (.doc/.xls/.ppt) is not supported: save it as .docx/.xlsx/.pptx")
+        raise _Refuse("legacy binary Office format (.doc/.xls/.ppt) is not supported: save it as .docx/.xlsx/.pptx "
+                      "(e.g. soffice --headless --convert-to docx FILE) and check that copy")
+    if suffix in LEGACY_EXTENSIONS:  # e.g. a .doc that is really RTF or HTML
+        raise _Refuse(f"not a supported document (named {suffix}, a legacy Office type): save it as .docx/.xlsx/.pptx")
     what = sniff_image(data)
     if what:
         raise _Refuse(f"this is a {what.upper()} image, not a document: index it as an image instead")
@@ -769,11 +772,13 @@ def _no_converter_reason(kind: str) -> str:
 
 
 def convert_vectors(results: list[DocResult], *, limits: Limits = DEFAULT_LIMITS) -> None:
-    """Render the vector pictures of `results` to PNG in one converter run, in place.
+    """Render the vector pictures of `results` to PNG, in place, with few converter runs.
 
     Rendered pictures move from `skipped` to `pictures` (kind "png", source_kind "emf"...);
-    the others keep a skipped reason. Files are written to a private temporary folder under
-    numbered names, never under their part names.
+    the others keep a skipped reason. Identical vector pictures (the same logo in many documents)
+    are rendered once. Files go to the converter in batches of `VECTOR_BATCH`, each batch with its
+    own time limit, so a large folder does not run into one overall limit. Files are written to a
+    private temporary folder under numbered names, never under their part names.
     """
     todo = [(r, iid) for r in results for iid in r.vectors if any(s[0] == iid for s in r.skipped)]
     if not todo:
@@ -781,29 +786,51 @@ def convert_vectors(results: list[DocResult], *, limits: Limits = DEFAULT_LIMITS
     program = vector_converter()
     if program is None:
         return  # the skipped reasons already say what to install
+    unique: dict[bytes, int] = {}  # vector bytes -> number of its rendering
+    names: list[str] = []  # a part name of each, for the type of gzip-compressed ones
+    for r, iid in todo:
+        if r.vectors[iid] not in unique:
+            unique[r.vectors[iid]] = len(unique)
+            names.append(iid)
+    blobs = list(unique)
+    rendered: dict[int, bytes | None] = {}
+    failures: dict[int, str | None] = {}
     with tempfile.TemporaryDirectory(prefix="lookalike-vec-") as tmp:
-        inputs = []
-        kinds = []
-        for i, (r, iid) in enumerate(todo):
-            blob = r.vectors[iid]
-            kind = sniff_image(blob)
-            kind = iid.rsplit(".", 1)[-1].lower() if kind == "gzip" else kind or "emf"  # emz/wmz/svgz
-            kinds.append(kind)
-            src = Path(tmp, f"{i}.{kind}")
-            src.write_bytes(blob)
-            inputs.append(src)
-        out_dir = Path(tmp, "out")
-        out_dir.mkdir()
-        failure = _run_converter(program, inputs, out_dir, Path(tmp), limits.convert_timeout)
-        for i, (r, iid) in enumerate(todo):
-            png = _crop_page(out_dir / f"{i}.png")
-            kind = kinds[i]
-            if png is None:
-                reason = f"{kind.upper()} vector picture: conversion failed ({failure or 'no output'})"
-                r.skipped = [(s, reason if s == iid else why) for s, why in r.skipped]
-                continue
-            r.skipped = [s for s in r.skipped if s[0] != iid]
-            r.pictures.append(Picture(iid, png, r.locations.get(iid, ""), "png", r.digests.get(iid, ""), kind))
+        for first in range(0, len(blobs), VECTOR_BATCH):
+            batch = Path(tmp, f"batch{first}")
+            out_dir = batch / "out"
+            out_dir.mkdir(parents=True)
+            inputs = []
+            for i in range(first, min(first + VECTOR_BATCH, len(blobs))):
+                kind = _vector_kind(blobs[i], names[i])
+                inputs.append(batch / f"{i}.{kind}")
+                inputs[-1].write_bytes(blobs[i])
+            failure = _run_converter(program, inputs, out_dir, batch, limits.convert_timeout)
+            for src in inputs:
+                i = int(src.stem)
+                rendered[i] = _crop_page(out_dir / f"{i}.png")  # one PNG bytes object shared by all users
+                failures[i] = failure
+    for r, iid in todo:
+        i = unique[r.vectors[iid]]
+        png = rendered.get(i)
+        kind = _vector_kind(r.vectors[iid], iid)
+        if png is None:
+            reason = f"{kind.upper()} vector picture: conversion failed ({failures.get(i) or 'no output'})"
+            r.skipped = [(s, reason if s == iid else why) for s, why in r.skipped]
+            continue
+        r.skipped = [s for s in r.skipped if s[0] != iid]
+        r.pictures.append(Picture(iid, png, r.locations.get(iid, ""), "png", r.digests.get(iid, ""), kind))
+
+
+VECTOR_BATCH = 100  # vector pictures per converter run (about 1 s each: well inside convert_timeout)
+
+
+def _vector_kind(blob: bytes, image_id: str = "") -> str:
+    """emf/wmf/svg from the bytes; for gzip (emz/wmz/svgz) the part name's extension says which."""
+    kind = sniff_image(blob)
+    if kind == "gzip":
+        return image_id.rsplit(".", 1)[-1].lower() if "." in image_id else "emz"
+    return kind or "emf"
 
 
 def _run_converter(program: str, inputs: list[Path], out_dir: Path, tmp: Path, timeout: float) -> str | None:

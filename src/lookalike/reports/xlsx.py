@@ -81,7 +81,7 @@ def _pair(p: Mapping[str, Any] | Any) -> dict[str, Any]:
 def _write_pairs(ws, rows, pictures, *, title: str, thumb_px: int, max_thumbnail_rows: int) -> None:
     headers = ["#", "picture A", "picture B", "score", "method", "document A", "image A", "location A",
                "document B", "image B", "location B"]
-    widths = [5, thumb_px / 7 + 2, thumb_px / 7 + 2, 9, 12, 40, 24, 22, 40, 24, 22]
+    widths = [5, thumb_px / 7 + 2, thumb_px / 7 + 2, 9, 10, 32, 24, 18, 32, 24, 18]
     ws["A1"] = title
     ws["A1"].font = Font(bold=True, size=14)
     ws["A2"] = f"{len(rows)} pairs, best score first. Score: similarity of the two pictures (100 % = identical)."
@@ -111,10 +111,7 @@ def _write_pairs(ws, rows, pictures, *, title: str, thumb_px: int, max_thumbnail
             if placed:
                 ws.row_dimensions[row].height = thumb_px * 0.75 + 6  # points; 1 px = 0.75 pt
     ws.freeze_panes = "B4"
-    ws.print_title_rows = "3:3"
-    ws.page_setup.orientation = "landscape"  # printed: all columns on one page width
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    _print_setup(ws, "3:3")
     if rows:
         ws.auto_filter.ref = f"A3:{get_column_letter(len(headers))}{3 + len(rows)}"
 
@@ -122,7 +119,9 @@ def _write_pairs(ws, rows, pictures, *, title: str, thumb_px: int, max_thumbnail
 def _write_documents(ws, rows, pictures, documents) -> None:
     headers = ["document", "pictures", "skipped", "copies within", "copies across documents", "seconds",
                "error", "skipped pictures (reason)"]
-    _header(ws, 1, headers, [50, 10, 10, 13, 14, 9, 50, 60])
+    widths = [50, 10, 10, 13, 14, 9, 50, 60]
+    _header(ws, 1, headers, widths)
+    ws.row_dimensions[1].height = 30  # two lines: "copies across / documents"
     within, across = Counter(), Counter()
     for r in rows:
         if r["doc_a"] == r["doc_b"]:
@@ -150,7 +149,12 @@ def _write_documents(ws, rows, pictures, documents) -> None:
         values = [doc, i["pictures"], i["skipped"], within[doc], across[doc], seconds, i["error"], i["reasons"]]
         for col, v in enumerate(values, 1):
             ws.cell(row=row, column=col, value=v).alignment = _WRAP
+        # readers do not grow rows to fit wrapped text: give long reasons the lines they need
+        lines = max(-(-len(str(v or "")) // int(w)) for v, w in zip(values, widths))
+        if lines > 1:
+            ws.row_dimensions[row].height = 15 * min(lines, 10)
     ws.freeze_panes = "B2"
+    _print_setup(ws, "1:1")
     if info:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{1 + len(info)}"
 
@@ -158,8 +162,16 @@ def _write_documents(ws, rows, pictures, documents) -> None:
 def _header(ws, row: int, headers: list[str], widths: list[float]) -> None:
     for col, (h, w) in enumerate(zip(headers, widths), 1):
         c = ws.cell(row=row, column=col, value=h)
-        c.font, c.fill = _HEADER_FONT, _HEADER_FILL
+        c.font, c.fill, c.alignment = _HEADER_FONT, _HEADER_FILL, _WRAP
         ws.column_dimensions[get_column_letter(col)].width = w
+
+
+def _print_setup(ws, title_rows: str) -> None:
+    """Printed (or converted to PDF): landscape, all columns on one page width, header on every page."""
+    ws.print_title_rows = title_rows
+    ws.page_setup.orientation = "landscape"
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
 
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:
