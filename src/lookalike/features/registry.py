@@ -62,6 +62,7 @@ def _load_builtin() -> None:
     import lookalike.features.hashes  # noqa: F401  (registers the hash family)
     import lookalike.features.deep  # noqa: F401  (CNN, SIFT, thumbnails: lazy models)
     import lookalike.features.background  # noqa: F401  (person mask, masked CNN, background colour/keypoints)
+    import lookalike.features.faces  # noqa: F401  (every face: box, quality, 128-d embedding)
 
 
 def names() -> list[str]:
