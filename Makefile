@@ -33,11 +33,16 @@ test: models
 
 demo: models
 	rm -rf out/demo && mkdir -p out/demo
-	$(LK) index demo --index out/demo/index
+	$(LK) index demo --index out/demo/index --cluster image,background
 	$(LK) dedup --mode copy --index out/demo/index --format html -o out/demo/copies.html
 	$(LK) dedup --mode copy --index out/demo/index --format csv | tee out/demo/copies.csv
 	$(LK) search demo/bridge.jpg --mode copy --index out/demo/index
-	@echo "open out/demo/copies.html"
+	$(LK) search demo/same_background_1.jpg --mode background --index out/demo/index
+	$(LK) cluster --by background --index out/demo/index --format html -o out/demo/backgrounds.html
+	$(LK) cluster --by face --index out/demo/index --format html -o out/demo/faces.html
+	$(LK) inspect demo/same_background_1.jpg -o out/demo/inspect.png > out/demo/inspect.json
+	$(LK) docs check demo/documents -o out/demo/documents.xlsx
+	@echo "open out/demo/copies.html, backgrounds.html, faces.html, inspect.png, documents.xlsx"
 
 clean:
 	rm -rf out .lookalike

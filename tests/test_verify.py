@@ -109,3 +109,45 @@ def test_mask_and_degenerate_inputs(data_dir):
     assert verify(flat, lf).score == 0.0
     out = verify_many(lf, [flat, lf])
     assert [v.is_copy for v in out] == [False, True]
+
+
+def _framed(rgb: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The picture inside a social-media-like screenshot frame: grey UI bars with text and icons,
+    identical for every picture framed with the same seed."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    h, w = rgb.shape[:2]
+    W = 540
+    pic = cv2.resize(rgb, (W, max(1, round(h * W / w))), interpolation=cv2.INTER_AREA)
+    top, bottom = np.full((110, W, 3), 245, np.uint8), np.full((150, W, 3), 245, np.uint8)
+    for bar, lines in ((top, ("lookalike_user  Follow", "Paris, France")), (bottom, ("1,234 likes", "view all 56 comments", "#travel #photo #city"))):
+        for i, text in enumerate(lines):
+            cv2.putText(bar, text, (14, 32 + 34 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (20, 20, 20), 2, cv2.LINE_AA)
+        for _ in range(4):  # icons
+            x, y = int(rng.integers(300, W - 30)), int(rng.integers(20, bar.shape[0] - 20))
+            cv2.circle(bar, (x, y), 12, (40, 40, 40), 2)
+    return np.ascontiguousarray(np.vstack([top, pic, bottom]))
+
+
+def test_shared_screenshot_frame_is_not_a_copy(data_dir):
+    """Two different photos in the same UI frame share many exact matches on the bars, enough for a
+    homography; copy mode's score (verification + pixel agreement) must not call them copies, while
+    the same photo framed vs. plain still is one."""
+    from lookalike.search.modes import copy_score
+    from lookalike.search.photometric import thumb
+
+    # originals of screenshot pairs: each belongs to another copy group, so they are different photos
+    origs = sorted({r["a"] for r in _rows(data_dir, "pairs.csv") if r["transform"] == "screenshot"})
+    assert len(origs) >= 6
+    pics = [load_file(data_dir / "near_duplicate" / p).rgb for p in origs[:: max(1, len(origs) // 6)][:6]]
+    framed = [(extract_local(f), thumb(f)) for f in map(_framed, pics)]
+    plain = [(extract_local(p), thumb(p)) for p in pics]
+
+    def score(x, y):
+        return copy_score(verify(x[0], y[0]), x[1], y[1], x[0], y[0])[0]
+
+    other = [score(framed[i], framed[j]) for i in range(len(pics)) for j in range(i + 1, len(pics))]
+    assert max(other) < 0.8, f"different photos in one frame called copies: {np.round(other, 2)}"
+    same = [score(plain[i], framed[i]) for i in range(len(pics))]
+    assert min(same) >= 0.8, np.round(same, 2)

@@ -61,11 +61,18 @@ class Index:
 
     # -- building -----------------------------------------------------------------------------
     def add(self, paths: Iterable[str | os.PathLike], *, features: Sequence[str] | None = None,
-            workers: int | None = None) -> AddReport:
-        """Index files and folders incrementally (unchanged files are skipped)."""
+            workers: int | None = None, cluster: Sequence[str] = ()) -> AddReport:
+        """Index files and folders incrementally (unchanged files are skipped). New files join the
+        clusters online for every `by` in `cluster` and every `by` clustered before in this index."""
+        from lookalike.cluster.engine import online_kinds, update_online
+
         feats = list(dict.fromkeys(list(features or []) + default_features()))
-        return index_files(self.catalog, paths, feats, workers=workers, progress=self._bar("Indexing"),
-                           skip_dir=self.dir)
+        report = index_files(self.catalog, paths, feats, workers=workers, progress=self._bar("Indexing"),
+                             skip_dir=self.dir)
+        kinds = list(dict.fromkeys([*cluster, *online_kinds(self)]))
+        if kinds:
+            report.clustered = update_online(self, kinds)
+        return report
 
     def add_blobs(self, items: Sequence[tuple[str, bytes]], *, features: Sequence[str] | None = None,
                   workers: int | None = None) -> AddReport:
@@ -116,6 +123,26 @@ class Index:
         pairs = [Pair(*sorted((paths[a], paths[b])), s, meth, det) for a, b, s, meth, det in hits]
         pairs.sort(key=lambda p: (-p.score, p.a, p.b))
         return DedupResult(mode, t, pairs, groups_from_pairs(pairs))
+
+    # -- clustering (lookalike.cluster) ----------------------------------------------------------
+    def cluster(self, *, by: str = "image", threshold: float | None = None, refiner: str | None = None):
+        """Cluster every file (or face) by image, background or face; ids stay stable across runs."""
+        from lookalike.cluster.engine import cluster_index
+
+        return cluster_index(self, by=by, threshold=threshold, refiner=refiner)
+
+    def clusters(self, *, by: str = "image"):
+        """The stored clusters (last batch run plus online assignments since)."""
+        from lookalike.cluster.engine import stored_clusters
+
+        return stored_clusters(self, by=by)
+
+    def train_refiner(self, labels_csv: str | os.PathLike, *, by: str = "face", column: str | None = None,
+                      epochs: int = 400):
+        """Train the learned (GCN) cluster refiner from a CSV of labelled groups (path,label)."""
+        from lookalike.cluster.engine import read_labels, train_refiner
+
+        return train_refiner(self, read_labels(labels_csv, column=column), by=by, epochs=epochs)
 
     def errors(self) -> list[tuple[str, str]]:
         return self.catalog.errors()

@@ -62,11 +62,16 @@ def _need_out(fmt: Fmt, out: Optional[Path]) -> None:
 def index(paths: List[Path] = typer.Argument(..., help="Files and folders to index."),
           index: Optional[Path] = IndexOpt,
           features: List[str] = typer.Option([], "--features", help="Also compute these features now (see `lookalike info`)."),
-          workers: Optional[int] = typer.Option(None, help="Decoding processes (default: one per core).")):
+          workers: Optional[int] = typer.Option(None, help="Decoding processes (default: one per core)."),
+          cluster: List[str] = typer.Option([], "--cluster", help="Also cluster new files online by image, background "
+                                            "or face (by's clustered before are always kept up to date).")):
     """Index files incrementally: unchanged files are skipped, bad files recorded with a reason."""
     with bars() as b, _open(index, b) as idx:
-        rep = idx.add(paths, features=[f for x in features for f in x.split(",") if f], workers=workers)
+        rep = idx.add(paths, features=[f for x in features for f in x.split(",") if f], workers=workers,
+                      cluster=[c for x in cluster for c in x.split(",") if c])
     console.print(f"added {rep.added}, unchanged {rep.unchanged}, byte copies {rep.copies}, failed {rep.failed}")
+    for by, n in rep.clustered.items():
+        console.print(f"  clustered online by {by}: {n} new items")
     for path, reason in rep.errors[:20]:
         console.print(f"  [yellow]skipped[/] {path}: {reason}")
     if len(rep.errors) > 20:
@@ -177,6 +182,78 @@ def errors(fmt: Fmt = typer.Option(Fmt.csv, "--format"), index: Optional[Path] =
         print(json.dumps([{"path": p, "reason": r} for p, r in rows], indent=1))
     else:
         _csv(rows, ["path", "reason"])
+
+
+cluster_app = typer.Typer(help="Group the index into clusters of the same picture, background or person.",
+                          invoke_without_command=True, add_completion=False)
+app.add_typer(cluster_app, name="cluster")
+
+
+@cluster_app.callback()
+def cluster(ctx: typer.Context,
+            by: str = typer.Option("image", "--by", help="image | background | face"),
+            threshold: Optional[float] = typer.Option(None, help="First-stage threshold (default: the by's own)."),
+            refiner: Optional[str] = typer.Option(None, help="default | gcn | none (default: the by's own)."),
+            fmt: Fmt = typer.Option(Fmt.csv, "--format"), out: Optional[Path] = typer.Option(None, "-o"),
+            index: Optional[Path] = IndexOpt):
+    """Cluster the whole index (batch); `lookalike cluster train` trains the learned refiner."""
+    if ctx.invoked_subcommand:
+        return
+    _need_out(fmt, out)
+    with bars() as b, _open(index, b) as idx:
+        res = _or_exit(lambda: idx.cluster(by=by, threshold=threshold, refiner=refiner))
+    _show_clusters(res, fmt, out)
+
+
+@cluster_app.command("train")
+def cluster_train(labels: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                                 help="CSV with a path column and a label column (e.g. identities.csv)."),
+                  by: str = typer.Option("face", "--by", help="What the labels group (face)."),
+                  column: Optional[str] = typer.Option(None, help="Label column (default: the second column)."),
+                  epochs: int = typer.Option(400, help="Training epochs."),
+                  index: Optional[Path] = IndexOpt):
+    """Train the learned (GCN) refiner on labelled groups of indexed files; use it with --refiner gcn."""
+    with bars() as b, _open(index, b) as idx:
+        path = _or_exit(lambda: idx.train_refiner(labels, by=by, column=column, epochs=epochs))
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def clusters(by: str = typer.Option("image", "--by", help="image | background | face"),
+             fmt: Fmt = typer.Option(Fmt.table, "--format"), out: Optional[Path] = typer.Option(None, "-o"),
+             index: Optional[Path] = IndexOpt):
+    """The stored clusters with sizes and representatives (batch run plus online assignments)."""
+    _need_out(fmt, out)
+    with _open(index) as idx:
+        res = _or_exit(lambda: idx.clusters(by=by))
+    _show_clusters(res, fmt, out)
+
+
+def _or_exit(call):
+    try:
+        return call()
+    except (ValueError, FileNotFoundError) as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2)
+
+
+def _show_clusters(res, fmt: Fmt, out: Optional[Path]) -> None:
+    if fmt == Fmt.csv:
+        _csv(res.rows(), ["path", "face", "cluster"])
+    elif fmt == Fmt.json:
+        print(json.dumps(res.to_json(), indent=1))
+    elif fmt == Fmt.html:
+        from lookalike.reports.gallery import cluster_gallery_html
+        from lookalike.reports.html import write
+
+        write(out, cluster_gallery_html(res))
+        console.print(f"wrote {out}: {len(res.clusters)} clusters")
+    else:
+        multi = [c for c in res.clusters if c.size > 1]
+        console.print(f"{len(res.clusters)} clusters by {res.by} ({len(multi)} with 2+ members)")
+        for c in multi:
+            path, face = c.representative
+            console.print(f"  cluster {c.id:>5}  size {c.size:>4}  representative {path}" + (f" (face {face})" if res.by == "face" else ""))
 
 
 @app.command()

@@ -96,3 +96,23 @@ def background_cmd(data: Path = DataOpt, index: Optional[Path] = IndexOpt, worke
         print(json.dumps(result, indent=1, default=str))
     else:
         print(table(result))
+
+
+@eval_app.command("cluster")
+def cluster_cmd(data: Path = DataOpt,
+                sets: str = typer.Option("faces,faces_large,background", help="Comma list: faces, faces_large, "
+                                         "background, near_duplicate."),
+                index: Optional[Path] = IndexOpt, workers: Optional[int] = WorkersOpt,
+                cache: Optional[Path] = typer.Option(None, help="Keep face embeddings here (reused next time)."),
+                gcn: bool = typer.Option(True, help="Also cross-validate the learned refiner (trains; slower).")):
+    """Clustering against ground truth: pairwise P/R/F, BCubed F and NMI, side by side with DBSCAN,
+    Chinese whispers and k-means (true k), online assignment and its agreement with batch."""
+    from lookalike.eval.cluster import evaluate_cluster, table
+
+    try:
+        res = evaluate_cluster(data, sets=[s.strip() for s in sets.split(",") if s.strip()], cache=cache,
+                               index_dir=index, gcn=gcn, workers=workers or 1)
+    except (ValueError, FileNotFoundError, LookalikeError) as e:
+        console.print(f"[red]error:[/] {escape(str(e))}")
+        raise typer.Exit(2)
+    print(table(res))

@@ -39,6 +39,7 @@ class AddReport:
     failed: int = 0
     removed: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    clustered: dict[str, int] = field(default_factory=dict)  # online cluster assignments per `by`
 
 
 def scan(paths: Iterable[str | os.PathLike], *, skip_dir: Path | None = None) -> Iterator[str]:

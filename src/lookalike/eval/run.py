@@ -83,6 +83,15 @@ def eval_copy(data: str | os.PathLike, *, mode: str = "copy", threshold: float |
     # listed pairs: a copy pair that is not listed (only implied by transitivity) counts neither way
     on_list = metrics.pair_prf({p for p in pred if p in listed or not ds.is_copy(*p)}, listed)
     per = metrics.per_category_recall(pred, {metrics.pair(p.a, p.b): p.transform for p in ds.pairs})
+    # what each threshold buys (closure precision/recall, hard negatives), from the low-cut scored pairs
+    by_threshold = []
+    for t in (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95):
+        if t < low.threshold:
+            continue
+        at = {k for k, sc in scored.items() if sc >= t}
+        r = metrics.pair_prf(at, truth)
+        by_threshold.append({"threshold": t, "precision": round(r.precision, 4), "recall": round(r.recall, 4),
+                             "hard_negative_fpr": round(metrics.false_positive_rate(at, hard), 4)})
     missing_unreadable = sorted(ds.unreadable - set(errors))
     out = {
         "task": "copy", "mode": mode, "threshold": res.threshold, "data": str(ds.root), **facts,
@@ -96,6 +105,7 @@ def eval_copy(data: str | os.PathLike, *, mode: str = "copy", threshold: float |
         "unexpected_errors": sorted(set(errors) - ds.unreadable), "unreadable_not_reported": missing_unreadable,
         "per_transform": {t: {"recall": round(r.recall, 4), "found": r.tp, "pairs": r.tp + r.fn}
                           for t, r in per.items()},
+        "by_threshold": by_threshold,
     }
     out["tables"] = [
         (f"copy detection: mode {mode}, threshold {res.threshold}", ["metric", "value"], [
@@ -111,11 +121,27 @@ def eval_copy(data: str | os.PathLike, *, mode: str = "copy", threshold: float |
             ["files / unreadable reported", f"{facts['files']} / {facts['unreadable']}"],
             ["index s / dedup s", f"{facts['index_seconds']} / {facts['dedup_seconds']}"],
         ]),
+        ("what a threshold buys (closure pairs)", ["threshold", "precision", "recall", "hard-negative FPR"],
+         [[f"{r['threshold']:g}", f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['hard_negative_fpr']:.4f}"]
+          for r in by_threshold]),
         ("recall per transform (listed pairs)", ["transform", "recall", "found"],
          [[t, f"{r.recall:.3f}", f"{r.tp}/{r.tp + r.fn}"]
           for t, r in sorted(per.items(), key=lambda kv: (kv[1].recall, kv[0]))]),
     ]
     return out
+
+
+@contextmanager
+def _no_rerank(mode, off: bool):
+    """Temporarily switch off a mode's geometric re-ranking (SimilarMode.rerank = 0)."""
+    old = getattr(mode, "rerank", None)
+    if off and old is not None:
+        mode.rerank = 0
+    try:
+        yield
+    finally:
+        if off and old is not None:
+            mode.rerank = old
 
 
 # -- retrieval (retrieval format: groups.csv) ---------------------------------------------------
@@ -128,19 +154,22 @@ def eval_retrieval(data: str | os.PathLike, *, modes: Sequence[str] = ("similar"
     ds = datasets.read_retrieval(set_dir(data, "retrieval"))
     relevant = ds.relevant_sets()
     rows, per_mode = [], {}
+    # similar mode is also scored on its global descriptor alone, to show what verification adds
+    runs = [(m, m) for m in modes] + ([("similar (global CNN only)", "similar")] if "similar" in modes else [])
     with _index([ds.files[k] for k in ds.images], index, workers=workers, progress=progress) as (idx, facts):
         n = len(ds.images)
-        for mode in modes:
+        for label, mode in runs:
             t0 = time.perf_counter()
-            results = idx.search([str(ds.files[q]) for q in ds.queries], mode=mode, k=n, min_score=0.0)
+            with _no_rerank(MODES[mode], label != mode):
+                results = idx.search([str(ds.files[q]) for q in ds.queries], mode=mode, k=n, min_score=0.0)
             secs = time.perf_counter() - t0
             rankings = {q: [ds.key_of(m.path) for m in r.results] for q, r in zip(ds.queries, results)}
             rm = metrics.retrieval_metrics(rankings, relevant, ks=ks)
-            per_mode[mode] = {"map": round(rm.mean_ap, 4),
+            per_mode[label] = {"map": round(rm.mean_ap, 4),
                               "recall_at": {k: round(v, 4) for k, v in rm.recall_at.items()},
                               "hit_at": {k: round(v, 4) for k, v in rm.hit_at.items()},
                               "queries": rm.n_queries, "search_seconds": round(secs, 2)}
-            rows.append([mode, f"{rm.mean_ap:.3f}", *(f"{rm.recall_at[k]:.3f}" for k in ks),
+            rows.append([label, f"{rm.mean_ap:.3f}", *(f"{rm.recall_at[k]:.3f}" for k in ks),
                          f"{1000 * secs / max(1, rm.n_queries):.0f}"])
     return {"task": "retrieval", "data": str(ds.root), **facts, "queries": len(ds.queries), "modes": per_mode,
             "tables": [(f"leave-one-out retrieval: {len(ds.queries)} queries, {len(ds.images)} images",

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pdqhash
 import pywt
+from PIL import Image
 
 from lookalike.features.registry import Extractor, register
 from lookalike.imageio import Decoded
@@ -96,6 +97,50 @@ def content_fingerprint(gray: np.ndarray) -> np.ndarray:
     small = cv2.resize(gray, (50, 50), interpolation=cv2.INTER_AREA)
     _, bw = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return np.packbits(bw.astype(bool))
+
+
+# -- imagehash-compatible hashes (the `lookalike hash` command) --------------------------------
+# imagehash shrinks the whole picture with Pillow's Lanczos filter and takes an unnormalised DCT.
+# Doing the same from a luma image of about 128 px keeps its numbers (within a bit or two) at a
+# small fraction of the cost: Lanczos from full size is most of imagehash's time.
+
+def _lanczos(gray: np.ndarray, w: int, h: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(gray).resize((w, h), Image.Resampling.LANCZOS), dtype=np.float64)
+
+
+def _shrink(gray: np.ndarray, short: int) -> np.ndarray:
+    """Area-average down to a short side of `short` (never up)."""
+    h, w = gray.shape
+    f = short / min(h, w)
+    if f >= 1:
+        return gray
+    return cv2.resize(gray, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+
+
+def file_hashes(gray: np.ndarray) -> dict[str, np.ndarray | int]:
+    """aHash, dHash, pHash, wHash (64-bit, imagehash's definitions), PDQ (256-bit) and its quality,
+    from a luma image (HxW uint8) with a short side of 128 px or more (`decode_luma`)."""
+    small = _shrink(gray, 128)
+    px = _lanczos(small, 8, 8)
+    out: dict = {"ahash": np.packbits(px > px.mean())}
+    px = _lanczos(small, 9, 8)
+    out["dhash"] = np.packbits(px[:, 1:] > px[:, :-1])
+    low = cv2.dct(_lanczos(small, 32, 32))[:8, :8]
+    low[0, :] *= np.sqrt(2)  # cv2's DCT is orthonormal; scipy's (imagehash's) weighs row/column 0 more
+    low[:, 0] *= np.sqrt(2)
+    out["phash"] = np.packbits(low > np.median(low))
+    px = _lanczos(small, 64, 64) / 255.0
+    coeffs = pywt.wavedec2(px, "haar", level=6)
+    coeffs[0] *= 0  # imagehash's remove_max_haar_ll
+    ll = pywt.wavedec2(pywt.waverec2(coeffs, "haar"), "haar", level=3)[0]
+    out["whash"] = np.packbits(ll > np.median(ll))
+    # PDQ works on a 64x64 luma buffer made by its own tent filter, whose cost grows with the square
+    # of the input side; an area-averaged 64x64 square makes that filter a no-op (window 1) and
+    # lands as close to a full-size PDQ as the usual 512 px input does.
+    sq = cv2.resize(gray, (64, 64), interpolation=cv2.INTER_AREA)
+    bits, quality = pdqhash.compute(np.dstack([sq, sq, sq]))  # R = G = B = luma: pdqhash's luma is the same
+    out["pdq"], out["pdq_quality"] = np.packbits(bits.astype(np.uint8)), int(quality)
+    return out
 
 
 _FUNCS_64 = {"ahash": ahash, "dhash": dhash, "phash": phash, "whash": whash}

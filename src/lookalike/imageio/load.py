@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,28 +70,121 @@ def load_file(path: str | Path, work_side: int = config.WORK_SIDE) -> Decoded:
 
 
 def decode_bytes(data: bytes, work_side: int = config.WORK_SIDE, max_pixels: int = config.MAX_PIXELS) -> Decoded:
+    with _decode_errors() as seen:
+        im, fmt, w, h = _open(data, max_pixels, seen)
+        if fmt == "JPEG":
+            scale = work_side / max(w, h)
+            if scale < 1:
+                im.draft("RGB", (max(1, int(w * scale + 0.5)), max(1, int(h * scale + 0.5))))
+        im.load()
+        orientation = _exif_orientation(im)
+        rgb = _to_rgb_array(im)
+
+    rgb = _apply_orientation(rgb, orientation)
+    ow, oh = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    rgb = _fit(rgb, work_side)
+    rgb = np.ascontiguousarray(rgb)
+    digest = hashlib.sha256(rgb.tobytes() + str(rgb.shape).encode()).hexdigest()
+    return Decoded(rgb, ow, oh, fmt, hashlib.sha256(data).hexdigest(), digest)
+
+
+def decode_luma(data: bytes, *, min_side: int = 64, max_pixels: int = config.MAX_PIXELS) -> np.ndarray:
+    """Greyscale (ITU-R 601 luma, HxW uint8) shrunk to a short side of about `min_side`..2x that.
+
+    For hashes that need only a small thumbnail: a JPEG decodes just its luma channel at the smallest
+    DCT scale that keeps the short side >= `min_side` (up to 8x fewer pixels per side, no colour
+    conversion); other formats decode whole and are shrunk by area averaging. EXIF orientation and
+    transparency (over white) are applied as in `decode_bytes`.
+    """
+    with _decode_errors() as seen:
+        im, fmt, w, h = _open(data, max_pixels, seen)
+        if fmt == "JPEG":
+            s = next((s for s in (8, 4, 2) if min(w, h) // s >= min_side), 1)
+            im.draft("L", (w // s, h // s) if s > 1 else None)
+        im.load()
+        orientation = _exif_orientation(im)
+        gray = _luma(im)
+    gray = _apply_orientation(gray, orientation)
+    short = min(gray.shape)
+    if short >= 2 * min_side:  # area averaging keeps every pixel's weight, like a DCT-scaled JPEG
+        f = min_side / short
+        size = (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f)))
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(gray)
+
+
+def _luma(im: Image.Image) -> np.ndarray:
+    """Luma of a loaded image without building the RGB image where Pillow can do it directly."""
+    mode = im.mode
+    if mode == "P" and "transparency" in im.info or mode in ("PA", "RGBa", "La"):
+        im, mode = im.convert("RGBA"), "RGBA"
+    if mode == "L":
+        return np.asarray(im)
+    if mode in ("RGB", "1", "P"):
+        return np.asarray(im.convert("L"))
+    if mode in ("RGBA", "LA"):  # over white, on luma: a*L + (1-a)*255 equals the RGB composite's luma
+        lum, alpha = im.convert("LA").split()
+        white = Image.new("L", im.size, 255)
+        white.paste(lum, (0, 0), alpha)
+        return np.asarray(white)
+    # CMYK, YCbCr, LAB, 16-bit, float...: the same rules as the working image
+    return cv2.cvtColor(np.ascontiguousarray(_to_rgb_array(im)), cv2.COLOR_RGB2GRAY)
+
+
+def full_pixel_digest(data: bytes, *, max_pixels: int = config.MAX_PIXELS) -> tuple[str, int, int]:
+    """sha256 of the full-resolution pixels (RGBA, EXIF orientation applied) and their shape; width, height.
+
+    Equal for pixel-identical files whatever their format (JPEG, lossless PNG/WebP, BMP...), and
+    different as soon as one pixel or the transparency differs. Decodes at full size: use it to
+    confirm candidates, not on every file.
+    """
+    with _decode_errors() as seen:
+        im, fmt, w, h = _open(data, max_pixels, seen)
+        im.load()
+        orientation = _exif_orientation(im)
+        px = np.asarray(im) if im.mode in _HIGH_DEPTH else None
+        if px is not None and (px.min() < 0 or px.max() > 255 or not np.array_equal(px, np.round(px))):
+            tag = im.mode  # values 8 bits cannot hold: hash them as they are
+        else:
+            tag, px = "", None
+            try:
+                px = np.asarray(im.convert("RGBA"))
+            except ValueError:  # modes Pillow cannot convert to RGBA (LAB, HSV, I;16): opaque working pixels
+                rgb = _to_rgb_array(im)
+                px = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    px = np.ascontiguousarray(_apply_orientation(px, orientation))
+    digest = hashlib.sha256(px.tobytes() + f"{px.shape}{tag}".encode()).hexdigest()
+    return digest, px.shape[1], px.shape[0]
+
+
+_HIGH_DEPTH = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def _open(data: bytes, max_pixels: int, seen: dict) -> tuple[Image.Image, str, int, int]:
+    """Open lazily (header only) and refuse empty images and decompression bombs."""
     if not data:
         raise BadInput("empty file (0 bytes)")
+    im = Image.open(io.BytesIO(data))
+    fmt = seen["format"] = im.format or "unknown"
+    w, h = im.size
+    if w <= 0 or h <= 0:
+        raise BadInput(f"{fmt} image has no pixels ({w}x{h})")
+    if w * h > max_pixels:
+        raise BadInput(
+            f"{fmt} image is {w}x{h} = {w * h / 1e6:.0f} MP, above the {max_pixels / 1e6:.0f} MP limit "
+            "(decompression-bomb guard; raise LOOKALIKE_MAX_PIXELS to allow it)"
+        )
+    return im, fmt, w, h
+
+
+@contextmanager
+def _decode_errors():
+    """Turn every decoder failure into `BadInput` with a one-line reason."""
+    seen = {"format": "image"}  # filled in by `_open`, for the reason
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            fmt = im.format or "unknown"
-            w, h = im.size
-            if w <= 0 or h <= 0:
-                raise BadInput(f"{fmt} image has no pixels ({w}x{h})")
-            if w * h > max_pixels:
-                raise BadInput(
-                    f"{fmt} image is {w}x{h} = {w * h / 1e6:.0f} MP, above the {max_pixels / 1e6:.0f} MP limit "
-                    "(decompression-bomb guard; raise LOOKALIKE_MAX_PIXELS to allow it)"
-                )
-            if fmt == "JPEG":
-                scale = work_side / max(w, h)
-                if scale < 1:
-                    im.draft("RGB", (max(1, int(w * scale + 0.5)), max(1, int(h * scale + 0.5))))
-            im.load()
-            orientation = _exif_orientation(im)
-            rgb = _to_rgb_array(im)
+            yield seen
     except BadInput:
         raise
     except Image.UnidentifiedImageError:
@@ -99,14 +193,7 @@ def decode_bytes(data: bytes, work_side: int = config.WORK_SIDE, max_pixels: int
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         if "truncated" in msg:
             msg = "image file is truncated"
-        raise BadInput(f"cannot decode {fmt if 'fmt' in locals() else 'image'}: {msg}") from None
-
-    rgb = _apply_orientation(rgb, orientation)
-    ow, oh = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-    rgb = _fit(rgb, work_side)
-    rgb = np.ascontiguousarray(rgb)
-    digest = hashlib.sha256(rgb.tobytes() + str(rgb.shape).encode()).hexdigest()
-    return Decoded(rgb, ow, oh, fmt, hashlib.sha256(data).hexdigest(), digest)
+        raise BadInput(f"cannot decode {seen['format']}: {msg}") from None
 
 
 def struct_error():
@@ -138,7 +225,7 @@ def _apply_orientation(rgb: np.ndarray, orientation: int) -> np.ndarray:
 
 def _to_rgb_array(im: Image.Image) -> np.ndarray:
     mode = im.mode
-    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+    if mode in _HIGH_DEPTH:
         a = np.asarray(im, dtype=np.float64)
         lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
         if hi <= 255 and lo >= 0:

@@ -47,33 +47,6 @@ class Mode:
         raise NotImplementedError
 
 
-class ExactMode(Mode):
-    """Byte-identical files (sha256) or identical decoded pixels."""
-
-    name, features, threshold = "exact", (), 1.0
-
-    def search(self, index, q, k, min_score):
-        hits = {}
-        for r in index.catalog.files():
-            if r.sha256 == q.sha256:
-                hits[r.id] = (r.id, 1.0, "sha256", {})
-            elif r.pixel_digest == q.pixel_digest and r.id not in hits:
-                hits[r.id] = (r.id, 1.0, "pixels", {})
-        return list(hits.values())[:k]
-
-    def pairs(self, index, threshold):
-        out: dict[tuple[int, int], PairHit] = {}
-        for attr, method in (("sha256", "sha256"), ("pixel_digest", "pixels")):
-            groups: dict[str, list[int]] = {}
-            for r in index.catalog.files():
-                groups.setdefault(getattr(r, attr), []).append(r.id)
-            for ids in groups.values():
-                for a_i, a in enumerate(ids):
-                    for b in ids[a_i + 1 :]:
-                        out.setdefault((a, b), (a, b, 1.0, method, {}))
-        return list(out.values())
-
-
 class HashMode(Mode):
     """Copies by perceptual hashes alone (no models, fastest): re-encoded, resized, recoloured,
     flipped or rotated by 90 degrees, letterboxed or padded, lightly overlaid."""
@@ -111,64 +84,226 @@ class HashMode(Mode):
         return _best_per_pair(hits)
 
 
+VERIFIED_COPY = 0.65  # verification score that copy mode maps to its 0.8 threshold
+
+
 def verified_copy_score(v: float) -> float:
-    """Geometric verification score (>= 0.5 = confirmed) on the copy scale (>= 0.8 = copy)."""
-    return 0.8 + 0.4 * (v - 0.5) if v >= 0.5 else 1.6 * v
+    """Geometric verification score on the copy scale (>= 0.8 = copy), linear on both sides of
+    VERIFIED_COPY. verify() calls 0.5 a confirmed copy; copy mode asks for more, because different
+    photos of one facade from nearly the same spot verify at 0.5-0.64 (near_duplicate: landmark photos)."""
+    if v >= VERIFIED_COPY:
+        return 0.8 + 0.2 * (v - VERIFIED_COPY) / (1 - VERIFIED_COPY)
+    return 0.8 * v / VERIFIED_COPY
+
+
+MIN_AGREEMENT = 0.8  # share of aligned thumbnail blocks that must correlate (search/photometric.py)
+
+
+def copy_score(v, thumb_a, thumb_b, local_a, local_b) -> tuple[float, dict]:
+    """Copy-scale score of a Verification of (local_a, local_b) given both 128 px grey thumbnails
+    (photometric.thumb), and its evidence. A geometric fit is confirmed only where
+    the aligned pixels agree: different photos in one social-media frame, or of one facade from nearly
+    the same spot, fit a homography (0.5-0.98 verification) but agree in only 52-76 % of the blocks;
+    copies, even recoloured, captioned or screenshotted, in 88-100 % (near_duplicate)."""
+    from lookalike.search.photometric import agreement
+
+    s = verified_copy_score(v.score)
+    det = {"inliers": v.inliers, "verification": round(v.score, 3)}
+    if s >= 0.8 * MIN_AGREEMENT and v.H is not None and thumb_a is not None and thumb_b is not None:
+        ag = agreement(thumb_a, thumb_b, v.H, (local_a.width, local_a.height), (local_b.width, local_b.height))
+        det["agreement"] = round(ag, 3)
+        if ag < MIN_AGREEMENT:
+            s = min(s, 0.8 * ag)
+    return s, det
 
 
 class CopyMode(HashMode):
     """Copies that hashes miss (crops keeping half the picture, rotations by any angle, perspective,
-    screenshots, heavy overlays): CNN neighbours are confirmed geometrically with SIFT + RANSAC."""
+    screenshots, heavy overlays): CNN neighbours, also of the pictures rotated by 45-degree steps, are
+    confirmed geometrically with SIFT + RANSAC."""
 
-    name, features, threshold = "copy", ("phash8", "pdq8", "cnn"), 0.8
-    neighbours = 10  # CNN candidates per image
+    name, features, threshold = "copy", ("phash8", "pdq8", "cnn", "cnnrot"), 0.8
+    neighbours = 20  # CNN candidates per image (a photo with 10 easy copies still gets its hard ones)
+    rotated_neighbours = 5  # CNN candidates per rotated view of an image
     min_cosine = 0.55  # below this, CNN candidates are not worth verifying
 
-    def _verify(self, index, pairs: list[tuple[int, int]], extra: dict | None = None) -> dict:
+    def _verify(self, index, pairs: list[tuple[int, int]], extra: dict | None = None,
+                joined: "_Groups | None" = None) -> tuple[dict, dict]:
+        """Score each pair on the copy scale -> ({pair: (score, details)}, {id: LocalFeatures}).
+
+        extra: {id: (LocalFeatures, thumbnail)} of images outside the index (a query). joined: copy
+        groups found so far; a pair already inside one group is skipped (the closure will hold it)
+        and each confirmed pair joins its two groups."""
+        from lookalike.ingest import compute_for
         from lookalike.search.verify import verify
 
         ids = sorted({i for p in pairs for i in p if i >= 0})
+        # local features and thumbnails of candidates are computed on first use, in one decoding pass
+        need = {n: registry.get(n).version for n in ("local", "thumb")}
+        have = {n: {fid for fid, _ in index.catalog.features_by_ids(ids, n, v)} for n, v in need.items()}
+        missing = [i for i in ids if not all(i in have[n] for n in need)]
+        if missing:
+            compute_for(index.catalog, missing, list(need))
         local = index.feature_values(ids, "local")
-        local.update(extra or {})
+        thumbs = index.feature_values(ids, "thumb")
+        for i, (lf, th) in (extra or {}).items():
+            local[i], thumbs[i] = lf, th
         out = {}
         for a, b in pairs:
-            if a in local and b in local:
-                out[(a, b)] = verify(local[a], local[b])
-        return out
+            if a in local and b in local and not (joined and joined.same(a, b)):
+                v = verify(local[a], local[b])
+                out[(a, b)] = copy_score(v, thumbs.get(a), thumbs.get(b), local[a], local[b])
+                if joined and out[(a, b)][0] >= self.threshold:
+                    joined.join(a, b)
+        return out, local
+
+    def _rotated_queries(self, q: Query) -> np.ndarray:
+        """CNN descriptors of the query rotated by 45..315 degrees: both directions, as only one side
+        of the pair (the query) has rotated views here."""
+        ex = registry.get("cnnrot")
+        stored = q.features.get("cnnrot")
+        back = ex.net.embed_rotated([q.rgb], [360 - a for a in ex.angles])[0]
+        if stored is None:
+            stored = ex.net.embed_rotated([q.rgb], ex.angles)[0]
+        return np.concatenate([np.asarray(stored, np.float32).reshape(-1, back.shape[1]), back])
 
     def search(self, index, q, k, min_score):
         hits = {h[0]: h for h in super().search(index, q, k, min_score)}
-        sims, ids = index.vectors("cnn").search(np.asarray(q.features["cnn"], np.float32)[None], max(k, self.neighbours))
-        cands = [int(i) for s_, i in zip(sims[0], ids[0]) if i >= 0 and s_ >= self.min_cosine
-                 and not (int(i) in hits and hits[int(i)][1] >= self.threshold)]
+        vx = index.vectors("cnn")
+        # one query has no copies of copies to lean on (pairs() has): look deeper than pairs() does,
+        # past the query's easy copies that fill the nearest places
+        sims, ids = vx.search(np.asarray(q.features["cnn"], np.float32)[None], max(k, 3 * self.neighbours))
+        rs, ri = vx.search(self._rotated_queries(q), self.neighbours)
+        cands = []
+        for s_, i in zip(np.concatenate([sims.ravel(), rs.ravel()]), np.concatenate([ids.ravel(), ri.ravel()])):
+            i = int(i)
+            confirmed = i in hits and hits[i][1] >= self.threshold
+            if i >= 0 and s_ >= self.min_cosine and not confirmed and i not in cands:
+                cands.append(i)
         if cands:
             from lookalike.features.local import extract_local
+            from lookalike.search.photometric import thumb
 
             qloc = q.features.get("local")
             if qloc is None:
                 qloc = extract_local(q.rgb)
-            for (a, b), v in self._verify(index, [(-1, c) for c in cands], {-1: qloc}).items():
-                s = verified_copy_score(v.score)
+            scored, _ = self._verify(index, [(-1, c) for c in cands], {-1: (qloc, thumb(q.rgb))})
+            for (a, b), (s, det) in scored.items():
                 if s >= min_score and (b not in hits or s > hits[b][1]):
-                    hits[b] = (b, s, "sift", {"inliers": v.inliers, "verification": round(v.score, 3)})
+                    hits[b] = (b, s, "sift", det)
         return sorted(hits.values(), key=lambda h: -h[1])
+
+    def _candidates(self, index, joined: "_Groups") -> dict[tuple[int, int], float]:
+        """Pairs worth verifying, with their best cosine: CNN neighbours of every image and of its
+        rotated views, unless already joined in one copy group."""
+        vx = index.vectors("cnn")
+        cands: dict[tuple[int, int], float] = {}
+
+        def add(rows, sims, nbrs):
+            for a, row_s, row_i in zip(rows, sims, nbrs):
+                for s_, b in zip(row_s, row_i):
+                    if b >= 0 and b != a and s_ >= self.min_cosine and not joined.same(int(a), int(b)):
+                        key = (int(min(a, b)), int(max(a, b)))
+                        cands[key] = max(float(s_), cands.get(key, -1.0))
+
+        sims, nbr = vx.knn_graph(self.neighbours)
+        add(vx.ids(), sims, nbr)
+        ex = registry.get("cnnrot")
+        rows, block = [], []
+        for fid, blob in list(index.catalog.iter_feature("cnnrot", ex.version)) + [(None, None)]:
+            if fid is not None:
+                rows.append(fid)
+                block.append(ex.decode(blob).reshape(-1, vx.dim))
+            if block and (fid is None or len(block) >= 256):
+                Q = np.concatenate(block)
+                s_, i_ = vx.search(Q, self.rotated_neighbours)
+                add(np.repeat(rows, len(ex.angles)), s_, i_)
+                rows, block = [], []
+        return cands
+
+    hash_sure = 0.9  # hash pairs scoring below this are checked by SIFT too
+    min_keypoints = 100  # ... and dropped when SIFT, with this many keypoints on both sides, finds no copy
 
     def pairs(self, index, threshold):
         found = {(h[0], h[1]): h for h in super().pairs(index, threshold)}
-        vx = index.vectors("cnn")
-        sims, nbr = vx.knn_graph(self.neighbours)
-        cands = set()
-        for a, row_s, row_i in zip(vx.ids(), sims, nbr):
-            for s_, b in zip(row_s, row_i):
-                if b >= 0 and s_ >= self.min_cosine:
-                    key = (int(min(a, b)), int(max(a, b)))
-                    if key not in found:
-                        cands.add(key)
-        for (a, b), v in self._verify(index, sorted(cands)).items():
-            s = verified_copy_score(v.score)
-            if s >= threshold:
-                found[(a, b)] = (a, b, s, "sift", {"inliers": v.inliers, "verification": round(v.score, 3)})
-        return _best_per_pair(list(found.values()))
+        # near-certain hash pairs need no verification; borderline ones (different photos of one
+        # scene with similar layouts reach pHash distance 8) are checked, and CNN neighbours are verified
+        sure = {k for k, h in found.items() if h[2] >= self.hash_sure}
+        joined = _Groups()
+        for a, b in sure:
+            joined.join(a, b)
+        # borderline hash pairs first, then CNN candidates from the most alike: pairs that earlier
+        # confirmations already put in one group are not verified again (the closure adds them)
+        cands = self._candidates(index, joined)
+        todo = sorted(set(found) - sure) + sorted(set(cands) - set(found), key=lambda k: (-cands[k], k))
+        verified, local = self._verify(index, todo, joined=joined)
+        sizes = {i: len(lf) for i, lf in local.items()}
+        for (a, b), (s, det) in verified.items():
+            old = found.get((a, b))
+            if old is not None and s < self.threshold and min(sizes.get(a, 0), sizes.get(b, 0)) >= self.min_keypoints:
+                # a textured pair that SIFT cannot match is not a copy, whatever a 64-bit hash says
+                found[(a, b)] = (a, b, s, f"{old[3]}+sift", {**old[4], **det})
+            elif s >= threshold and (old is None or s > old[2]):
+                found[(a, b)] = (a, b, s, "sift", det)
+        direct = [h for h in _best_per_pair(list(found.values())) if h[2] >= threshold]
+        # copies of copies only through confident links: a low threshold adds weaker direct pairs,
+        # never chains of them (one weak false link would join two whole groups)
+        linked = max(threshold, self.threshold)
+        return _best_per_pair(direct + transitive_pairs([h for h in direct if h[2] >= linked]))
+
+
+class _Groups:
+    """Union-find over file ids."""
+
+    def __init__(self):
+        self.parent: dict[int, int] = {}
+
+    def root(self, i: int) -> int:
+        while self.parent.setdefault(i, i) != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def same(self, a: int, b: int) -> bool:
+        return self.root(a) == self.root(b)
+
+    def join(self, a: int, b: int) -> bool:
+        ra, rb = self.root(a), self.root(b)
+        self.parent[ra] = rb
+        return ra != rb
+
+
+def transitive_pairs(direct: list[PairHit], *, max_group: int = 500) -> list[PairHit]:
+    """Copies of copies: pairs joined only through other copies (two crops of one photo that share no
+    pixels), scored by the weakest link of the strongest path (maximum spanning tree). Groups larger
+    than max_group are left as direct pairs only (their closure would be quadratic in size). Pairs in
+    `direct` are not repeated."""
+    forest = _Groups()
+    tree: dict[int, list[tuple[int, float]]] = {}
+    for a, b, s, *_ in sorted(direct, key=lambda h: -h[2]):
+        if forest.join(a, b):
+            tree.setdefault(a, []).append((b, s))
+            tree.setdefault(b, []).append((a, s))
+    groups: dict[int, list[int]] = {}
+    for i in tree:
+        groups.setdefault(forest.root(i), []).append(i)
+    have = {(h[0], h[1]) for h in direct}
+    out = []
+    for members in groups.values():
+        if len(members) > max_group:
+            continue
+        for src in members:  # bottleneck score from src to every other member along the tree
+            best, stack = {src: 1.0}, [src]
+            while stack:
+                u = stack.pop()
+                for v, s in tree[u]:
+                    if v not in best:
+                        best[v] = min(best[u], s)
+                        stack.append(v)
+            for dst, s in best.items():
+                if src < dst and (src, dst) not in have:
+                    out.append((src, dst, s, "transitive", {}))
+    return out
 
 
 class SimilarMode(Mode):
@@ -230,7 +365,7 @@ def _best_per_pair(hits: list[PairHit]) -> list[PairHit]:
     return sorted(best.values(), key=lambda h: (-h[2], h[0], h[1]))
 
 
-MODES: dict[str, Mode] = {m.name: m for m in (ExactMode(), HashMode(), CopyMode(), SimilarMode())}
+MODES: dict[str, Mode] = {m.name: m for m in (HashMode(), CopyMode(), SimilarMode())}
 
 
 def get_mode(name: str) -> Mode:
@@ -243,7 +378,8 @@ def query_features(mode: Mode) -> list[str]:
     return [n for n in mode.features if n in registry.names()]
 
 
-# Background mode imports this module's Mode, so it registers after it is defined.
+# Exact and background modes import this module's Mode, so they register after it is defined.
+from lookalike.search.exact import ExactMode  # noqa: E402
 from lookalike.search.background import BackgroundMode  # noqa: E402
 
-MODES["background"] = BackgroundMode()
+MODES = {"exact": ExactMode(), **MODES, "background": BackgroundMode()}

@@ -1,0 +1,36 @@
+"""Cluster gallery: one self-contained HTML page, a thumbnail grid per cluster (representative first)."""
+
+from __future__ import annotations
+
+import html
+
+from lookalike.reports.html import page
+from lookalike.reports.thumbs import data_uri
+
+
+def cluster_gallery_html(result, *, title: str | None = None, max_members: int = 60, min_size: int = 1,
+                         side: int = 160) -> str:
+    """Gallery of a ClusterResult (cluster/engine.py): clusters largest first, each member captioned with
+    its path (face index for faces) and confidence; at most `max_members` thumbnails per cluster."""
+    thumbs: dict[str, str | None] = {}
+
+    def img(path: str) -> str:
+        if path not in thumbs:
+            thumbs[path] = data_uri(path, side)
+        return f'<img src="{thumbs[path]}" alt="">' if thumbs[path] else '<span class="muted">(no preview)</span>'
+
+    shown = [c for c in result.clusters if c.size >= min_size]
+    parts = [f"<p class='muted'>{len(result.clusters)} clusters by {html.escape(result.by)}, threshold "
+             f"{result.threshold}, refiner {html.escape(result.refiner)}; {len(shown)} shown "
+             f"(size >= {min_size}).</p>"]
+    for c in shown:
+        figs = []
+        for n, ((path, face), conf) in enumerate(zip(c.members[:max_members], c.confidence[:max_members])):
+            what = "representative" if n == 0 else f"confidence {conf:.2f}"
+            face_txt = f" face {face}" if result.by == "face" else ""
+            figs.append(f"<figure>{img(path)}<figcaption><b>{what}</b>{face_txt}<br>{html.escape(path)}"
+                        "</figcaption></figure>")
+        more = f"<p class='muted'>{c.size - max_members} more not shown</p>" if c.size > max_members else ""
+        parts.append(f"<h2>Cluster {c.id} <span class='muted'>({c.size})</span></h2>"
+                     f"<div class='grid'>{''.join(figs)}</div>{more}")
+    return page(title or f"Clusters by {result.by}", "".join(parts))
