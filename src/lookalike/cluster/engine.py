@@ -37,7 +37,7 @@ from lookalike.cluster.refine import Refined, context_graph, refine
 BY: dict[str, dict] = {
     "image": dict(threshold=0.8, k=10, refiner="none", link_threshold=0.0, floor=None, vectors="cnn", pair_floor=0.8,
                   online_threshold=0.8, online_k=10, min_count=1, merge_count=1),
-    "background": dict(threshold=0.45, k=15, refiner="default", link_threshold=0.6, floor=None, vectors="bg_cnn",
+    "background": dict(threshold=0.65, k=15, refiner="default", link_threshold=0.6, floor=None, vectors="bg_cnn",
                        pair_floor=0.3,
                        online_threshold=0.65, online_k=10, min_count=1, merge_count=0),
     "face": dict(threshold=0.9, k=20, refiner="default", link_threshold=0.75, floor=0.85, vectors=None,
