@@ -27,6 +27,7 @@ from baseline_imagehash import THRESHOLDS, hamming_pairs, hash_bits, print_table
 
 from lookalike import Index  # noqa: E402
 from lookalike.eval import datasets, metrics  # noqa: E402
+from lookalike.features.hashes import HASH_FEATURES  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,6 +47,14 @@ def run_lookalike(ds, files, truth, hard, modes, workers) -> list[dict]:
             rows.append(row(f"lookalike {mode}", f"{res.threshold:g}", pred, truth, hard,
                             secs + (t_index if not rows else 0.0)))
         print(f"lookalike: indexed {len(files)} files in {t_index:.1f} s, {len(idx.errors())} unreadable")
+    # the model-free mode on an index of hashes only: what to compare with imagededup's time
+    with tempfile.TemporaryDirectory(prefix="bench-dedup-hash-") as tmp, Index.open(tmp) as idx:
+        t0 = time.perf_counter()
+        idx.add([str(p) for p in files.values()], workers=workers, features=list(HASH_FEATURES), defaults=False)
+        res = idx.dedup(mode="hash")
+        secs = time.perf_counter() - t0
+        pred = {metrics.pair(ds.key_of(p.a), ds.key_of(p.b)) for p in res.pairs}
+        rows.append(row("lookalike hash (hashes only)", f"{res.threshold:g}", pred, truth, hard, secs))
     return rows
 
 

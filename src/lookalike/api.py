@@ -61,12 +61,13 @@ class Index:
 
     # -- building -----------------------------------------------------------------------------
     def add(self, paths: Iterable[str | os.PathLike], *, features: Sequence[str] | None = None,
-            workers: int | None = None, cluster: Sequence[str] = ()) -> AddReport:
+            workers: int | None = None, cluster: Sequence[str] = (), defaults: bool = True) -> AddReport:
         """Index files and folders incrementally (unchanged files are skipped). New files join the
-        clusters online for every `by` in `cluster` and every `by` clustered before in this index."""
+        clusters online for every `by` in `cluster` and every `by` clustered before in this index.
+        defaults=False computes only `features` now (e.g. hashes alone: modes add theirs when used)."""
         from lookalike.cluster.engine import online_kinds, update_online
 
-        feats = list(dict.fromkeys(list(features or []) + default_features()))
+        feats = list(dict.fromkeys(list(features or []) + (default_features() if defaults else [])))
         report = index_files(self.catalog, paths, feats, workers=workers, progress=self._bar("Indexing"),
                              skip_dir=self.dir)
         kinds = list(dict.fromkeys([*cluster, *online_kinds(self)]))
