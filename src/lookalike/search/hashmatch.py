@@ -36,9 +36,11 @@ def radius_for(method: str, min_score: float) -> int:
 class HashMatcher:
     """Both hash indexes of one collection; `codes[method]` is (n, 8, nbytes) per file id order."""
 
-    def __init__(self, ids: np.ndarray, codes: dict[str, np.ndarray]):
+    def __init__(self, ids: np.ndarray, codes: dict[str, np.ndarray], quality: np.ndarray | None = None):
         self.ids = np.asarray(ids, dtype=np.int64)
         self.codes = codes
+        self.quality = quality  # PDQ quality (0-100) per id, same order; below 50 PDQ calls a hash unreliable
+        self._row = {int(i): n for n, i in enumerate(self.ids.tolist())}
         self.index = {}
         for m, c in codes.items():
             ix = HammingIndex(SCALES[m][0])
@@ -56,6 +58,26 @@ class HashMatcher:
                     if i not in best or s > best[i][0]:
                         best[i] = (s, m, int(d))
         return best
+
+    def pair_score(self, method: str, a: int, b: int) -> float:
+        """Score of one pair by one method: b's plain code against a's 8 rotations/mirrors."""
+        ra, rb = self._row.get(a), self._row.get(b)
+        if ra is None or rb is None:
+            return 0.0
+        c = self.codes[method]
+        d = np.unpackbits(np.bitwise_xor(c[ra], c[rb, 0][None]), axis=1).sum(axis=1).min()
+        return float(hash_score(method, int(d)))
+
+    def weak_pair(self, a: int, b: int, *, min_quality: int = 50) -> bool:
+        """A hash match the other hash contradicts (scores it as unrelated, < 0.5), or one between
+        low-content pictures (PDQ quality < 50: dark, flat, tiny) that the two hashes do not both
+        confirm: a lone 64-bit pHash collides for different small dark photos (distance 0 seen)."""
+        ra, rb = self._row.get(a), self._row.get(b)
+        if ra is None or rb is None:
+            return False
+        both = min(self.pair_score("pdq", a, b), self.pair_score("phash", a, b))
+        low = self.quality is not None and min(self.quality[ra], self.quality[rb]) < min_quality
+        return both < 0.5 or (low and both < 0.8)
 
     def all_pairs(self, min_score: float) -> dict[tuple[int, int], tuple[float, str, int]]:
         """Best (score, method, distance) for every pair of indexed ids within reach (i < j)."""

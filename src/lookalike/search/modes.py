@@ -55,16 +55,18 @@ class HashMode(Mode):
 
     def _matcher(self, index: Index) -> HashMatcher:
         def build():
-            ids, pdq, ph = [], [], []
+            ids, pdq, ph, quality = [], [], [], []
             pdq_rows = dict(index.catalog.iter_feature("pdq8"))
             for fid, blob in index.catalog.iter_feature("phash8"):
                 if fid in pdq_rows:
                     ids.append(fid)
                     ph.append(np.frombuffer(blob, np.uint8).reshape(8, 8))
-                    pdq.append(H.split_pdq8(np.frombuffer(pdq_rows[fid], np.uint8))[0])
+                    codes, q = H.split_pdq8(np.frombuffer(pdq_rows[fid], np.uint8))
+                    pdq.append(codes)
+                    quality.append(q)
             if not ids:
                 return HashMatcher(np.zeros(0, np.int64), {"pdq": np.zeros((0, 8, 32), np.uint8), "phash": np.zeros((0, 8, 8), np.uint8)})
-            return HashMatcher(np.array(ids), {"pdq": np.stack(pdq), "phash": np.stack(ph)})
+            return HashMatcher(np.array(ids), {"pdq": np.stack(pdq), "phash": np.stack(ph)}, np.array(quality))
 
         return index.cached("hashmatcher", ("phash8", "pdq8"), build)
 
@@ -226,6 +228,9 @@ class CopyMode(HashMode):
 
     def pairs(self, index, threshold):
         found = {(h[0], h[1]): h for h in super().pairs(index, threshold)}
+        # low-content pictures matched by one hash alone are left to the CNN + SIFT path below
+        m = self._matcher(index)
+        found = {k: h for k, h in found.items() if h[3] not in ("pdq", "phash") or not m.weak_pair(*k)}
         # near-certain hash pairs need no verification; borderline ones (different photos of one
         # scene with similar layouts reach pHash distance 8) are checked, and CNN neighbours are verified
         sure = {k for k, h in found.items() if h[2] >= self.hash_sure}
