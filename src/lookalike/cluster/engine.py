@@ -76,6 +76,7 @@ class ClusterResult:
     threshold: float
     refiner: str
     clusters: list[Cluster] = field(default_factory=list)  # largest first
+    boxes: dict = field(default_factory=dict)  # by face: (path, face) -> box in working-image pixels
 
     def rows(self) -> list[tuple[str, int, int]]:
         """(path, face, cluster id) per member, by path."""
@@ -244,7 +245,14 @@ def _result(index, by, t, refiner, keys, ids, confidence, rank) -> ClusterResult
         ms.sort()
         clusters.append(Cluster(cid, [(p, f) for _, p, f, _ in ms], [c for *_, c in ms]))
     clusters.sort(key=lambda c: (-c.size, c.id))
-    return ClusterResult(by, t, refiner, clusters)
+    boxes = {}
+    if by == "face":  # so reports can show the face itself, not the whole photo
+        from lookalike.cluster.faces import faces_of
+
+        for fid, faces in faces_of(index, sorted({k[0] for k in keys})).items():
+            for j, f in enumerate(faces):
+                boxes[(paths.get(fid, str(fid)), j)] = tuple(float(x) for x in f.box)
+    return ClusterResult(by, t, refiner, clusters, boxes)
 
 
 # -- storage ------------------------------------------------------------------------------------------
