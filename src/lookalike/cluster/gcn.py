@@ -132,7 +132,10 @@ def proposals(X, truth: np.ndarray, edges: Edges, *, thresholds, link_thresholds
 def train(samples, *, link_threshold: float, hidden: int = 32, epochs: int = 400, lr: float = 0.01,
           seed: int = 0, log=None) -> GCNWeights:
     """Fit the GCN on CPU. samples: [(S (m, m) similarity, attributes (m, a) or None, target (m,) 0/1)]."""
-    import torch
+    try:
+        import torch
+    except ImportError as e:  # inference needs numpy only; training needs the setup's CPU torch
+        raise ValueError("training the refiner needs PyTorch: pip install torch==2.13.0 (CPU wheel)") from e
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)  # tiny matrices: extra threads only contend (20x slower on a busy 2-core box)
