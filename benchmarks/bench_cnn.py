@@ -22,6 +22,7 @@ import numpy as np
 from lookalike import models
 from lookalike.errors import BadInput
 from lookalike.features.cnn import CnnDescriptor, apply_whitening, fit_pca_whitening
+from lookalike.eval.metrics import leave_one_out_map
 from lookalike.imageio import load_file
 
 DATA = Path(os.environ.get("LOOKALIKE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -33,20 +34,6 @@ def load_retrieval(data: Path = DATA):
     with open(root / "groups.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     return [load_file(root / r["path"]).rgb for r in rows], [r["group"] for r in rows]
-
-
-def retrieval_map(D: np.ndarray, groups: list[str]) -> float:
-    """Leave-one-out mAP: every grouped image queries all others; distractors are never relevant."""
-    S = D @ D.T
-    aps = []
-    for q, g in enumerate(groups):
-        if not g:
-            continue
-        order = [i for i in np.argsort(-S[q]) if i != q]
-        rel = np.array([groups[i] == g for i in order])
-        hits = np.cumsum(rel)
-        aps.append(float((hits[rel] / (np.flatnonzero(rel) + 1)).mean()))
-    return float(np.mean(aps))
 
 
 def load_copy_sample(data: Path = DATA, n: int = 400, seed: int = 0):
@@ -121,7 +108,7 @@ def load_background(data: Path = DATA):
 
 def background_map(D: np.ndarray, labels: list[str]) -> float:
     """mAP where every image queries all others and the same background is relevant."""
-    return retrieval_map(D, labels)
+    return leave_one_out_map(D, labels)
 
 
 def throughput(desc: CnnDescriptor, images, *, repeat: int = 2) -> tuple[float, float]:
@@ -140,7 +127,7 @@ def throughput(desc: CnnDescriptor, images, *, repeat: int = 2) -> tuple[float, 
 def whitening_gain(D: np.ndarray, groups: list[str], dim: int = 32) -> float:
     """mAP after PCA whitening learned on the collection itself (unsupervised, like an indexer would)."""
     mean, proj = fit_pca_whitening(D, dim)
-    return retrieval_map(apply_whitening(D, mean, proj), groups)
+    return leave_one_out_map(apply_whitening(D, mean, proj), groups)
 
 
 def main() -> None:
@@ -172,7 +159,7 @@ def main() -> None:
         row["img_per_s"], row["cpu_ms_per_img"] = throughput(d, rimgs[:32])
         if not args.speed_only:
             D = d.embed(rimgs)
-            row["mAP"] = retrieval_map(D, groups)
+            row["mAP"] = leave_one_out_map(D, groups)
             row["mAP_white32"] = whitening_gain(D, groups, 32)
             row.update(copy_metrics(d.embed(cimgs), comp))
             if args.background:

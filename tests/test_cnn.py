@@ -17,6 +17,7 @@ import pytest
 
 from lookalike import config, models
 from lookalike.features.cnn import CnnDescriptor, apply_whitening, fit_pca_whitening
+from lookalike.eval.metrics import leave_one_out_map
 from lookalike.imageio import load_file
 
 
@@ -41,19 +42,6 @@ def retrieval(data_dir):
     return [load_file(root / r["path"]).rgb for r in rows], [r["group"] for r in rows]
 
 
-def retrieval_map(D, groups):
-    """Leave-one-out mAP; empty group = distractor (never a query, never relevant)."""
-    S = D @ D.T
-    aps = []
-    for q, g in enumerate(groups):
-        if not g:
-            continue
-        order = [i for i in np.argsort(-S[q]) if i != q]
-        rel = np.array([groups[i] == g for i in order])
-        aps.append(float((np.cumsum(rel)[rel] / (np.flatnonzero(rel) + 1)).mean()))
-    return float(np.mean(aps))
-
-
 def test_conversion_records_checksum(cnn):
     p = models.path("efficientnet-lite0")
     entry = json.loads((config.cache_dir() / "manifest.json").read_text())["efficientnet-lite0"]
@@ -72,7 +60,7 @@ def test_descriptors_are_unit_norm(cnn, retrieval):
 def test_retrieval_map_above_floor(cnn, retrieval):
     imgs, groups = retrieval
     D = cnn.embed(imgs)
-    assert retrieval_map(D, groups) >= 0.70  # measured 0.77
+    assert leave_one_out_map(D, groups) >= 0.70  # measured 0.77
 
 
 def test_copy_scores_above_other_photos(cnn, retrieval):
@@ -153,7 +141,7 @@ def test_masked_background_search(cnn, data_dir):
         keep.append(1 - cv2.resize(m, (im.shape[1], im.shape[0])).astype(np.float32) / 255)
     labels = [r["background"] for r in rows[::2]]
     bg = CnnDescriptor(layer="block", size=320)
-    plain, masked = retrieval_map(bg.embed(imgs), labels), retrieval_map(bg.embed_masked(imgs, keep), labels)
+    plain, masked = leave_one_out_map(bg.embed(imgs), labels), leave_one_out_map(bg.embed_masked(imgs, keep), labels)
     assert masked >= 0.75  # measured 0.85 (0.83 on all images incl. real photos)
     assert masked > plain + 0.2  # measured 0.52 unmasked
 

@@ -1,5 +1,6 @@
 """Metrics on small hand-made cases; the expected numbers were worked out by hand (see comments)."""
 
+import numpy as np
 import pytest
 
 from lookalike.eval import metrics as M
@@ -122,3 +123,11 @@ def test_nmi():
 
 def test_labels_from_groups():
     assert M.labels_from_groups([{"a", "b"}, {"c"}]) == {"a": 0, "b": 0, "c": 1}
+
+
+def test_leave_one_out_map_hand_made():
+    # a, b share group "x"; c is a distractor; d is alone in "y" (a query with nothing relevant: AP 0)
+    D = np.array([[1.0, 0.0], [0.9, 0.1], [0.95, 0.05], [0.0, 1.0]])
+    D = D / np.linalg.norm(D, axis=1, keepdims=True)
+    # a ranks c, b -> AP 1/2; b ranks c, a -> AP 1/2; d -> 0
+    assert M.leave_one_out_map(D, ["x", "x", "", "y"]) == pytest.approx((0.5 + 0.5 + 0.0) / 3)

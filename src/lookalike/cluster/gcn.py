@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.cluster.graph import Edges, components, groups, relabel
-from lookalike.cluster.refine import Refined, average_linkage, similarity
+from lookalike.cluster.graph import Edges, components, groups
+from lookalike.cluster.refine import Refined, average_linkage, refine_each, similarity
 
 N_BASE = 8  # member features before attribute columns
 
@@ -89,27 +89,20 @@ def refine_gcn(X, labels, weights: GCNWeights, *, min_confidence: float = 0.5,
     """Split every first cluster by average linkage (as the default refiner), then let the GCN score each
     member of each part; members under `min_confidence` leave as singletons."""
     X = None if X is None else np.asarray(X, np.float32)
-    out = np.empty(len(labels), np.int64)
-    conf = np.ones(len(labels), np.float32)
-    next_label = 0
-    for g in groups(labels):
-        if len(g) < 3 or len(g) > max_size:
-            out[g] = next_label
-            next_label += 1
-            continue
+
+    def one(g):
         S = similarity(X, g, context=context, pairs=pairs)
-        for h in groups(average_linkage(S, weights.link_threshold)):
-            members = g[h]
+        sub = average_linkage(S, weights.link_threshold)
+        c = np.ones(len(g), np.float32)
+        alone = int(sub.max()) + 1
+        for h in groups(sub):
             if len(h) >= 3:
-                c = weights.predict(S[np.ix_(h, h)], None if attributes is None else attributes[members])
-                conf[members] = c
-                low = c < min_confidence
-                out[members[low]] = next_label + np.arange(low.sum())
-                next_label += int(low.sum())
-                members = members[~low]
-            out[members] = next_label
-            next_label += 1
-    return Refined(relabel(out), conf)
+                c[h] = weights.predict(S[np.ix_(h, h)], None if attributes is None else attributes[g[h]])
+                for i in h[c[h] < min_confidence]:  # low-confidence members leave as singletons
+                    sub[i], alone = alone, alone + 1
+        return sub, c
+
+    return refine_each(labels, one, max_size=max_size)
 
 
 def proposals(X, truth: np.ndarray, edges: Edges, *, thresholds, link_thresholds, context=None,

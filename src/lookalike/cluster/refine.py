@@ -119,13 +119,9 @@ def mean_to_groups(S: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-def refine(X, labels, *, link_threshold: float, min_confidence: float = 0.5, margin: float = 0.1,
-           attributes: np.ndarray | None = None, attr_weight: float = 0.0, context=None, pairs=None,
-           split: str = "average", max_size: int = 5000) -> Refined:
-    """Split and clean every first cluster (see the module doc); clusters above max_size are kept whole.
-
-    X: (n, d) unit vectors, or None with `pairs` = a `pair_graph` of explicit scores."""
-    X = None if X is None else np.asarray(X, np.float32)
+def refine_each(labels, split, *, max_size: int = 5000) -> Refined:
+    """Re-cluster every first cluster of 3..max_size members with `split(members) -> (sub-labels, confidence)`
+    (smaller and larger ones stay whole, confidence 1) and number all parts globally."""
     labels = np.asarray(labels, np.int64)
     out = np.empty(len(labels), np.int64)
     conf = np.ones(len(labels), np.float32)
@@ -135,6 +131,22 @@ def refine(X, labels, *, link_threshold: float, min_confidence: float = 0.5, mar
             out[g] = next_label
             next_label += 1
             continue
+        sub, c = split(g)
+        out[g] = sub + next_label
+        conf[g] = c
+        next_label += int(sub.max()) + 1
+    return Refined(relabel(out), conf)
+
+
+def refine(X, labels, *, link_threshold: float, min_confidence: float = 0.5, margin: float = 0.1,
+           attributes: np.ndarray | None = None, attr_weight: float = 0.0, context=None, pairs=None,
+           split: str = "average", max_size: int = 5000) -> Refined:
+    """Split and clean every first cluster (see the module doc); clusters above max_size are kept whole.
+
+    X: (n, d) unit vectors, or None with `pairs` = a `pair_graph` of explicit scores."""
+    X = None if X is None else np.asarray(X, np.float32)
+
+    def one(g):
         S = similarity(X, g, attributes=attributes, attr_weight=attr_weight, context=context, pairs=pairs)
         sub = average_linkage(S, link_threshold) if split == "average" else whispers(S, link_threshold)
         M = mean_to_groups(S, sub)
@@ -155,7 +167,6 @@ def refine(X, labels, *, link_threshold: float, min_confidence: float = 0.5, mar
             M = mean_to_groups(S, sub)
             own = M[np.arange(len(g)), sub]
             c = np.where(np.isnan(own), 1.0, np.clip((own - (link_threshold - margin)) / (2 * margin), 0, 1))
-        out[g] = sub + next_label
-        conf[g] = c
-        next_label += sub.max() + 1
-    return Refined(relabel(out), conf)
+        return sub, c
+
+    return refine_each(labels, one, max_size=max_size)

@@ -153,6 +153,18 @@ def average_precision(relevance: Sequence[bool], *, n_relevant: int | None = Non
     return float((hits[rel] / ranks[rel]).sum() / total)
 
 
+def leave_one_out_map(D: np.ndarray, groups: Sequence[str]) -> float:
+    """mAP of descriptors D (n, d; cosine = dot product): every item with a group queries all others,
+    relevant = same group; an empty group is a distractor (never a query, never relevant)."""
+    S = np.asarray(D) @ np.asarray(D).T
+    aps = []
+    for q, g in enumerate(groups):
+        if g:
+            order = [i for i in np.argsort(-S[q]) if i != q]
+            aps.append(average_precision([groups[i] == g for i in order]))
+    return float(np.mean(aps))
+
+
 @dataclass(frozen=True)
 class RetrievalResult:
     """Leave-one-out retrieval metrics over all queries."""
