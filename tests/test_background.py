@@ -7,7 +7,6 @@ default threshold precision 1.0 recall 0.82, 0 of 35 same-person pairs, mask IoU
 Full set: mAP 0.934 vs 0.483, precision 0.991 recall 0.697, 0 of 1356, IoU 0.860.
 """
 
-import os
 
 import numpy as np
 import pytest
@@ -19,19 +18,9 @@ FLOOR_B3_P, FLOOR_B3_F = 0.97, 0.93  # background clusters on every 6th backgrou
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    # models are prepared once into $LOOKALIKE_CACHE when set (CI), else into a temporary cache dir
-    old = os.environ.get("LOOKALIKE_CACHE")
-    if not old:
-        os.environ["LOOKALIKE_CACHE"] = str(tmp_path_factory.mktemp("lookalike-cache"))
-    try:
-        for name in ("efficientnet-lite0", "selfie-segmentation", "pose-detection"):
-            if not models.is_prepared(name):
-                models.prepare(name)
-        yield
-    finally:
-        if not old:
-            del os.environ["LOOKALIKE_CACHE"]
+def prepared(model_cache):
+    for name in ("efficientnet-lite0", "selfie-segmentation", "pose-detection"):
+        models.prepare(name)
 
 
 @pytest.fixture(scope="module")

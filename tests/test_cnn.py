@@ -1,15 +1,13 @@
 """CNN descriptor (EfficientNet-Lite0 -> ONNX -> GeM) on the retrieval set.
 
-Converting the model takes a few seconds, so it happens once per session (`cnn` fixture): into
-$LOOKALIKE_CACHE when it is set (CI sets it, so later runs reuse the converted file and only verify its
-checksum), else into a temporary cache dir that is removed afterwards.
+Converting the model takes a few seconds, so it happens once per session (`cnn` fixture) into the
+session model cache (conftest `model_cache`: $LOOKALIKE_CACHE when set, else a temporary folder).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 
 import cv2
 import numpy as np
@@ -22,16 +20,9 @@ from lookalike.imageio import load_file
 
 
 @pytest.fixture(scope="session")
-def cnn(tmp_path_factory):
-    old = os.environ.get("LOOKALIKE_CACHE")
-    if not old:
-        os.environ["LOOKALIKE_CACHE"] = str(tmp_path_factory.mktemp("lookalike-cache"))
-    try:
-        models.prepare("efficientnet-lite0")
-        yield CnnDescriptor()
-    finally:
-        if not old:
-            del os.environ["LOOKALIKE_CACHE"]
+def cnn(model_cache):
+    models.prepare("efficientnet-lite0")
+    return CnnDescriptor()
 
 
 @pytest.fixture(scope="session")

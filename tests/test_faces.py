@@ -14,19 +14,13 @@ ASSETS = ("face-detection-full", "face-detection-short", "dlib-landmarks-5", "dl
 
 
 @pytest.fixture(scope="module")
-def ext(tmp_path_factory):
-    """The registered extractor, with its models prepared ($LOOKALIKE_CACHE, else a temporary cache)."""
-    import os
+def ext(model_cache):
+    """The registered extractor, with its models prepared."""
+    from lookalike.features import registry
 
-    with pytest.MonkeyPatch.context() as mp:
-        if not os.environ.get("LOOKALIKE_CACHE"):
-            mp.setenv("LOOKALIKE_CACHE", str(tmp_path_factory.mktemp("cache")))
-        for name in ASSETS:
-            models.prepare(name)
-        from lookalike.features import faces, registry
-
-        registry.register(faces.Faces)  # in case the registry's built-in list does not import it yet
-        yield registry.get("faces")
+    for name in ASSETS:
+        models.prepare(name)
+    return registry.get("faces")
 
 
 def _decoded(rgb: np.ndarray) -> Decoded:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +14,10 @@ ASSETS = ("selfie-segmentation", "pose-detection", "face-detection-full", "face-
           "dlib-landmarks-5", "dlib-face-resnet")  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def model_cache(tmp_path_factory):
-    """Prepares the models into $LOOKALIKE_CACHE if set, else into a temporary cache for this session."""
-    with pytest.MonkeyPatch.context() as mp:
-        if not os.environ.get("LOOKALIKE_CACHE"):
-            mp.setenv("LOOKALIKE_CACHE", str(tmp_path_factory.mktemp("cache")))
-        for name in ASSETS:
-            models.prepare(name)
-        yield Path(os.environ["LOOKALIKE_CACHE"])
+@pytest.fixture(scope="module", autouse=True)
+def _assets(model_cache):
+    for name in ASSETS:
+        models.prepare(name)
 
 
 def _rows(path: Path) -> list[dict]:
