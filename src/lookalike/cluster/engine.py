@@ -167,6 +167,7 @@ class Items:
     keys: list[tuple[int, int]]  # (file id, face index)
     X: np.ndarray | None  # (n, d) unit vectors, or None
     quality: np.ndarray | None = None
+    boxes: dict = field(default_factory=dict)  # faces: (file id, face index) -> box in working-image pixels
 
 
 def gather(index, by: str, ids=None) -> Items:
@@ -177,14 +178,15 @@ def gather(index, by: str, ids=None) -> Items:
         from lookalike.cluster.faces import faces_of
 
         faces = faces_of(index, ids)
-        keys, vecs, qual = [], [], []
+        keys, vecs, qual, boxes = [], [], [], {}
         for i in ids:
             for j, f in enumerate(faces.get(i, [])):
                 keys.append((i, j))
                 vecs.append(f.embedding)
                 qual.append(f.quality)
+                boxes[(i, j)] = tuple(float(x) for x in f.box)
         X = np.array(vecs, np.float32).reshape(len(keys), -1) if keys else np.zeros((0, 128), np.float32)
-        return Items(keys, X, np.array(qual, np.float32))
+        return Items(keys, X, np.array(qual, np.float32), boxes)
     vals = index.feature_values(ids, conf["vectors"])
     keys = [(i, 0) for i in ids if i in vals]
     X = G.normalise(np.stack([vals[i] for i, _ in keys])) if keys else None
@@ -232,10 +234,11 @@ def cluster_index(index, *, by: str = "image", threshold: float | None = None, r
         ids = _stable_ids(index, by, items.keys, res.labels)
         if save:
             _save(index, by, items.keys, ids, res.confidence, {"threshold": t, "refiner": refiner})
-    return _result(index, by, t, refiner, items.keys, ids, res.confidence, rank)
+    return _result(index, by, t, refiner, items.keys, ids, res.confidence, rank, items.boxes)
 
 
-def _result(index, by, t, refiner, keys, ids, confidence, rank) -> ClusterResult:
+def _result(index, by, t, refiner, keys, ids, confidence, rank, boxes=None) -> ClusterResult:
+    """boxes: faces' boxes by (file id, face), kept in the result so reports can show the face itself."""
     paths = index.catalog.paths({k[0] for k in keys})
     members: dict[int, list] = {}
     for n, (k, cid) in enumerate(zip(keys, ids)):
@@ -245,14 +248,8 @@ def _result(index, by, t, refiner, keys, ids, confidence, rank) -> ClusterResult
         ms.sort()
         clusters.append(Cluster(cid, [(p, f) for _, p, f, _ in ms], [c for *_, c in ms]))
     clusters.sort(key=lambda c: (-c.size, c.id))
-    boxes = {}
-    if by == "face":  # so reports can show the face itself, not the whole photo
-        from lookalike.cluster.faces import faces_of
-
-        for fid, faces in faces_of(index, sorted({k[0] for k in keys})).items():
-            for j, f in enumerate(faces):
-                boxes[(paths.get(fid, str(fid)), j)] = tuple(float(x) for x in f.box)
-    return ClusterResult(by, t, refiner, clusters, boxes)
+    by_path = {(paths.get(f, str(f)), j): b for (f, j), b in (boxes or {}).items()}
+    return ClusterResult(by, t, refiner, clusters, by_path)
 
 
 # -- storage ------------------------------------------------------------------------------------------
@@ -319,9 +316,10 @@ def stored_clusters(index, *, by: str = "image") -> ClusterResult:
     params = index.catalog.db.execute("SELECT params FROM cluster_state WHERE kind=?", (by,)).fetchone()
     p = json.loads(params[0]) if params and params[0] else {}
     keys = [(r[0], r[1]) for r in rows]
+    boxes = gather(index, by, sorted({k[0] for k in keys})).boxes if by == "face" else None
     return _result(index, by, p.get("threshold", BY[by]["threshold"]), p.get("refiner", "stored"), keys,
                    np.array([r[2] for r in rows], np.int64), np.array([r[3] or 0.0 for r in rows], np.float32),
-                   np.zeros(len(rows), np.int64))
+                   np.zeros(len(rows), np.int64), boxes)
 
 
 # -- online -----------------------------------------------------------------------------------------
@@ -405,9 +403,12 @@ def _add_by_search(index, oc, file_ids: list[int], n0: int, *, mode: str) -> Non
 
 
 def online_kinds(index) -> list[str]:
-    """The `by`s clustered before in this index: `index` keeps them up to date online."""
-    _schema(index)
-    return [r[0] for r in index.catalog.db.execute("SELECT kind FROM cluster_state ORDER BY kind")]
+    """The `by`s clustered before in this index: `index` keeps them up to date online. Read-only: an
+    index never clustered gets no cluster tables from this check, which runs on every `index`."""
+    db = index.catalog.db
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='cluster_state'").fetchone():
+        return []
+    return [r[0] for r in db.execute("SELECT kind FROM cluster_state ORDER BY kind")]
 
 
 def update_online(index, kinds) -> dict[str, int]:
