@@ -382,23 +382,29 @@ def assign_new(index, file_ids, *, by: str = "image", threshold: float | None = 
 def _add_by_search(index, oc, file_ids: list[int], n0: int, *, mode: str) -> None:
     """Online image/background: neighbours are the mode's own search results (copy: hashes + CNN +
     SIFT verification; background: masked CNN + local verification), on the same scale as batch
-    clustering, not raw vector cosines. Files that cannot be read back start their own cluster."""
+    clustering, not raw vector cosines. Each new file queries with its stored features; copy search also
+    needs the picture itself (the rotated views of the query). Files that cannot be read back, or
+    lack a feature, start their own cluster."""
     from lookalike.errors import BadInput
-    from lookalike.imageio.load import read_bytes
-    from lookalike.search.modes import get_mode, query_features
+    from lookalike.imageio import load_file
+    from lookalike.search.modes import Query, get_mode, query_features
 
     m = get_mode(mode)
-    feats = query_features(m)
+    names = query_features(m)
     item_of = {f: n for n, f in enumerate(file_ids)}
-    paths = index.catalog.paths(file_ids[n0:])
+    values = {name: index.feature_values(file_ids[n0:], name) for name in names}
     for n in range(n0, len(file_ids)):
         fid = file_ids[n]
+        row, feats = index.catalog.file_by_id(fid), {name: values[name].get(fid) for name in names}
         try:
-            q = index.make_query(paths[fid], read_bytes(paths[fid]), feats)
-        except (BadInput, OSError, KeyError):
+            if row is None or any(v is None for v in feats.values()):
+                oc.add_scored([])
+                continue
+            rgb = load_file(row.path).rgb if mode == "copy" else None
+        except (BadInput, OSError):
             oc.add_scored([])
             continue
-        hits = m.search(index, q, oc.k + 1, 0.0)
+        hits = m.search(index, Query(row.path, row.sha256, row.pixel_digest, feats, rgb), oc.k + 1, 0.0)
         oc.add_scored([(item_of[h[0]], h[1]) for h in hits if item_of.get(h[0], n) < n])
 
 
