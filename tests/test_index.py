@@ -247,6 +247,20 @@ def test_hash_files_match_imagehash(near_dup):  # noqa: F811
     assert np.mean(pdq) <= 12 and np.percentile(pdq, 95) <= 24, (np.mean(pdq), np.percentile(pdq, 95))
 
 
+def test_whash_block_means_equal_pywavelets():
+    """wHash without PyWavelets: the 8x8 block means against their median give imagehash's Haar bits."""
+    pywt = pytest.importorskip("pywt")
+    from lookalike.features.hashes import _haar_ll8
+
+    rng = np.random.default_rng(0)
+    for i in range(200):
+        px = rng.random((64, 64)) if i % 2 else np.cumsum(rng.random((64, 64)), axis=i % 4 // 2)
+        coeffs = pywt.wavedec2(px, "haar", level=6)
+        coeffs[0] *= 0  # imagehash's remove_max_haar_ll
+        ll = pywt.wavedec2(pywt.waverec2(coeffs, "haar"), "haar", level=3)[0]
+        assert np.array_equal(_haar_ll8(px), np.packbits(ll > np.median(ll)))
+
+
 def test_hash_files_bad_inputs_in_order(bad_folder):
     from lookalike.hashing import hash_files
 

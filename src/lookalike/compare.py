@@ -42,17 +42,17 @@ def compare_files(a: str, b: str) -> list[dict]:
     add("sha256", float(ia.sha256 == ib.sha256), "same bytes" if ia.sha256 == ib.sha256 else "different bytes",
         "1 = byte-identical files")
     add("pixels", float(ia.pixel_digest == ib.pixel_digest), "", "1 = identical decoded pixels")
-    va, vb = H.trim_borders(ia.rgb), H.trim_borders(ib.rgb)
-    ga, gb = H._gray(va), H._gray(vb)
+    ga, gb = H.trim_borders(ia.gray), H.trim_borders(ib.gray)
+    ba, bb = H.hash_base(ga), H.hash_base(gb)  # what the index hashes: the same numbers as `search`
     for name in ("ahash", "dhash", "whash"):
-        d = H.hamming(H._FUNCS_64[name](ga), H._FUNCS_64[name](gb))
+        d = H.hamming(H._FUNCS_64[name](ba), H._FUNCS_64[name](bb))
         add(name, 1 - d / 64, f"{d}/64 bits", "similarity 1 - d/64; copies usually d <= 10")
-    pa, pb = H.phash_dihedral(ga), H.phash_dihedral(gb)
+    pa, pb = H.phash_dihedral(ba), H.phash_dihedral(bb)
     d0 = H.hamming(pa[0], pb[0])
     dd = min(H.hamming(pa[0], x) for x in pb)
     add("phash", hash_score("phash", d0), f"{d0}/64 bits", f"copy if >= 0.8 (d <= {SCALES['phash'][1]})")
     add("phash (rotations/mirrors)", hash_score("phash", dd), f"{dd}/64 bits", "best of the 8 rotations/mirrors")
-    (qa, quality_a), (qb, quality_b) = H.pdq_dihedral(va), H.pdq_dihedral(vb)
+    (qa, quality_a), (qb, quality_b) = H.pdq_dihedral(ba), H.pdq_dihedral(bb)
     d0 = H.hamming(qa[0], qb[0])
     dd = min(H.hamming(qa[0], x) for x in qb)
     add("pdq", hash_score("pdq", d0), f"{d0}/256 bits (quality {quality_a}/{quality_b})",
@@ -61,7 +61,7 @@ def compare_files(a: str, b: str) -> list[dict]:
     ca, cb = H.color_histogram(ia.rgb), H.color_histogram(ib.rgb)
     add("colour histogram", float(np.minimum(ca, cb).sum()), "intersection of 64-bin RGB histograms",
         "1 = same colours (says nothing about layout)")
-    fa, fb = H.content_fingerprint(ga), H.content_fingerprint(gb)
+    fa, fb = H.content_fingerprint(ba), H.content_fingerprint(bb)
     add("content fingerprint", 1 - H.hamming(fa, fb) / 2500, "50x50 Otsu layout", "1 = same dark/light layout")
     add("ssim", ssim(ga, gb), "on 256x256 greyscale", "1 = identical structure; copies > 0.7 unless cropped/rotated")
     asp, area = size_similarity(ia.width, ia.height, ib.width, ib.height)

@@ -260,13 +260,14 @@ class _Looks:
                 img = decode_bytes(pic.data)
             except BadInput:
                 continue  # the index reports it
-            codes, quality = H.pdq_dihedral(img.rgb)
+            base = H.hash_base(img.gray)
+            codes, quality = H.pdq_dihedral(base)
             small = cv2.resize(img.rgb, (_THUMB, _THUMB), interpolation=cv2.INTER_AREA)
             self.info[key] = (small, img.width / max(img.height, 1), quality)
             if pic.source_kind not in VECTOR_KINDS:
                 self.ids.append(key)
                 self._pdq.append(codes)
-                self._ph.append(H.phash_dihedral(img.gray))
+                self._ph.append(H.phash_dihedral(base))
             if len(pic.data) > PREVIEW_BYTES:
                 pic.data, pic.kind = _preview(img.rgb), "jpeg"
 

@@ -8,10 +8,7 @@ numbers compare with imagehash's; PDQ is Facebook's reference (pdqhash) fed a 64
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import sys
-
-from lookalike import config
+from lookalike import config, parallel
 from lookalike.errors import BadInput
 from lookalike.features.hashes import file_hashes, hex_code
 from lookalike.imageio.load import decode_luma, read_bytes
@@ -51,14 +48,5 @@ def hash_files(paths: list[str], *, workers: int | None = None) -> list[dict]:
     """One dict per path, in order: hex ahash, dhash, phash, whash, pdq and pdq_quality; or reason."""
     paths = [str(p) for p in paths]
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
-    n = min(workers or config.workers(), len(chunks))
-    if n <= 1:  # a few files: starting processes would cost more than hashing them
-        return [r for c in chunks for r in _hash_chunk(c)]
-    with pool_context().Pool(n, initializer=_init_worker) as pool:
-        return [r for res in pool.imap(_hash_chunk, chunks) for r in res]
-
-
-def pool_context():
-    """fork where it is safe (Linux): workers inherit the imported modules instead of importing
-    them again (about a second of CPU each under spawn); spawn elsewhere."""
-    return mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    n = min(workers or config.workers(), len(chunks))  # a few files: no processes, they cost more
+    return [r for res in parallel.imap(_hash_chunk, chunks, workers=n, initializer=_init_worker) for r in res]

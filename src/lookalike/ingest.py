@@ -10,13 +10,12 @@ those.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing as mp
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from lookalike import config
+from lookalike import config, parallel
 from lookalike.errors import BadInput
 from lookalike.features import registry
 from lookalike.imageio import decode_bytes, read_bytes
@@ -214,19 +213,12 @@ def index_blobs(catalog: Catalog, items: list[tuple[str, bytes]], features: list
 
 def _run(todo: list[tuple[str, dict]], features: list[str], *, workers: int | None, chunk: int,
          blobs: dict[str, bytes] | None = None):
-    """Yield [(base_row, result)] per chunk, from a spawn pool (or inline for one worker)."""
+    """Yield [(base_row, result)] per chunk, from worker processes (or inline for one worker)."""
     chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
     tasks = [([(p, (blobs or {}).get(p)) for p, _ in c], features) for c in chunks]
     n = min(workers or config.workers(), max(1, len(chunks)))
-    if n <= 1:
-        _init_worker(1)
-        for c, t in zip(chunks, tasks):
-            yield [(b, r) for (_, b), r in zip(c, extract_chunk(t))]
-        return
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(n, initializer=_init_worker, initargs=(1,)) as pool:
-        for c, res in zip(chunks, pool.imap(extract_chunk, tasks)):
-            yield [(b, r) for (_, b), r in zip(c, res)]
+    for c, res in zip(chunks, parallel.imap(extract_chunk, tasks, workers=n, initializer=_init_worker, initargs=(1,))):
+        yield [(b, r) for (_, b), r in zip(c, res)]
 
 
 def compute_missing(catalog: Catalog, names: list[str], *, workers: int | None = None,

@@ -1,6 +1,6 @@
 """Exact mode: byte-identical files, and pixel-identical files whatever their format.
 
-The stored pixel digest is of the working image (long side <= 768, JPEGs decoded in draft mode), so
+The stored pixel digest is of the working image (long side <= 768, JPEGs decoded at a reduced scale), so
 above 768 px a JPEG and its lossless PNG twin get different digests, and two images that differ in one
 pixel may get the same one. Decoding every file at full size to settle it would be slow, so:
 
@@ -22,12 +22,13 @@ from collections import defaultdict
 
 import numpy as np
 
+from lookalike import config, parallel
 from lookalike.errors import BadInput
 from lookalike.imageio.load import full_pixel_digest, read_bytes
 from lookalike.search.modes import Hit, Mode, PairHit, Query
 
 DIGEST = "pixels"  # catalog feature name of the cached full-resolution digest
-DIGEST_VERSION = "1"
+DIGEST_VERSION = "2"  # 2: opaque pictures hashed as RGB
 # Where a source cannot be read back (pictures inside documents, moved files), identical working
 # images count, as before this module: certain up to 768 px, near-certain above.
 FALLBACK = {"compared": "working image"}
@@ -134,26 +135,35 @@ def _candidates(group: list, codes: dict[int, dict]) -> list[tuple]:
 
 def _digests(index, rows: list) -> dict[int, str]:
     """Full-resolution digests of these files: cached ones from the catalog, the others computed from
-    the files (and stored). Files that cannot be read, or changed since indexing, get none."""
+    the files (in worker processes when there are many) and stored. Files that cannot be read, or
+    changed since indexing, get none."""
     if not rows:
         return {}
     cat = index.catalog
     out = {fid: bytes(blob).hex() for fid, blob in cat.features_by_ids([r.id for r in rows], DIGEST, DIGEST_VERSION)}
+    todo = [(r.id, r.path, r.sha256) for r in rows if r.id not in out and os.path.isfile(r.path)]
+    chunks = [todo[i : i + 16] for i in range(0, len(todo), 16)]
+    workers = min(config.workers(), len(chunks)) if len(todo) >= 48 else 1
     new = []
-    for r in rows:
-        if r.id in out or not os.path.isfile(r.path):
-            continue
-        try:
-            data = read_bytes(r.path)
-            if hashlib.sha256(data).hexdigest() != r.sha256:
-                continue  # changed since indexing: `index` again first
-            digest = full_pixel_digest(data)[0]
-        except BadInput:
-            continue
-        out[r.id] = digest
-        new.append((r.id, {DIGEST: (DIGEST_VERSION, bytes.fromhex(digest))}))
+    for part in parallel.imap(_file_digests, chunks, workers=workers):
+        for fid, digest in part:
+            out[fid] = digest
+            new.append((fid, {DIGEST: (DIGEST_VERSION, bytes.fromhex(digest))}))
     if new:
         cat.put_features(new)
+    return out
+
+
+def _file_digests(items: list[tuple[int, str, str]]) -> list[tuple[int, str]]:
+    """(id, full digest) of each (id, path, sha256 at indexing) whose file still has those bytes."""
+    out = []
+    for fid, path, sha in items:
+        try:
+            data = read_bytes(path)
+            if hashlib.sha256(data).hexdigest() == sha:  # else changed since indexing: `index` again first
+                out.append((fid, full_pixel_digest(data)[0]))
+        except BadInput:
+            pass
     return out
 
 

@@ -1,0 +1,39 @@
+"""Worker processes for CPU-bound work (decoding, hashing, digests): one pool idiom for the package.
+
+Processes fork where that is safe: on Linux, while no library whose runtime state a child could
+inherit half-made (onnxruntime or torch sessions and thread pools) has been loaded in this process;
+numpy's and OpenCV's idle thread pools are fork-safe (they reset in the child). Workers then inherit
+the imported modules instead of importing them again, which under spawn costs about a second of CPU
+per worker. Everywhere else they spawn: every function passed here is a module-level function with
+picklable arguments.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+from typing import Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+FORK_UNSAFE = ("onnxruntime", "torch", "mediapipe", "dlib")
+
+
+def pool_context():
+    """fork where it is safe (see the module docstring), spawn elsewhere."""
+    safe = sys.platform.startswith("linux") and not any(m in sys.modules for m in FORK_UNSAFE)
+    return mp.get_context("fork" if safe else "spawn")
+
+
+def imap(fn: Callable[[T], R], tasks: Iterable[T], *, workers: int, initializer: Callable | None = None,
+         initargs: tuple = ()) -> Iterator[R]:
+    """fn over tasks in order, in `workers` processes (inline, in this process, for one)."""
+    if workers <= 1:
+        if initializer:
+            initializer(*initargs)
+        yield from map(fn, tasks)
+        return
+    with pool_context().Pool(workers, initializer=initializer, initargs=initargs) as pool:
+        yield from pool.imap(fn, tasks)
