@@ -96,17 +96,19 @@ def decode_bytes(data: bytes, work_side: int = config.WORK_SIDE, max_pixels: int
 
 
 def _fast_jpeg(data: bytes, im: Image.Image, work_side: int) -> np.ndarray | None:
-    """An RGB or greyscale JPEG decoded by libjpeg-turbo's scaled IDCT straight to the smallest of its
-    M/8 scales that still covers the working size (about 3x faster than Pillow's decode plus an area
-    resize from full size). None for anything simplejpeg will not decode cleanly (CMYK, damaged or
-    truncated data): Pillow then decodes it, or gives the reason."""
+    """An RGB or greyscale JPEG decoded by libjpeg-turbo (simplejpeg) at the smallest of the scales 1/8,
+    1/4, 1/2 and 1 that still covers the working size: the pixels Pillow's draft mode gives (the same
+    library and scales), in less than half the time. The finer M/8 scales are not used: their working
+    images differ enough from an area resize to move retrieval and clustering scores (measured 0.4-3
+    points lower). None for anything simplejpeg will not decode cleanly (CMYK, damaged or truncated
+    data): Pillow then decodes it, or gives the reason."""
     if simplejpeg is None or im.mode not in ("RGB", "L"):
         return None
     w, h = im.size
-    scale = min(1.0, work_side / max(w, h))
+    f = next((f for f in (8, 4, 2) if max(w, h) / f >= work_side), 1)
     try:
         return simplejpeg.decode_jpeg(
-            data, colorspace="RGB", min_width=math.ceil(w * scale), min_height=math.ceil(h * scale), strict=True
+            data, colorspace="RGB", min_width=math.ceil(w / f), min_height=math.ceil(h / f), strict=True
         )
     except Exception:  # strict: any libjpeg warning (corrupt data, truncation) sends the file to Pillow
         return None
@@ -281,11 +283,8 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
 
 
 def _fit(rgb: np.ndarray, side: int) -> np.ndarray:
-    """Shrink to a long side of `side`: area averaging, or bilinear for the last step of under 1.25x
-    left after a scaled JPEG decode (as sharp, alias-free at that ratio, and 6x cheaper)."""
     h, w = rgb.shape[:2]
     if max(h, w) <= side:
         return rgb
     s = side / max(h, w)
-    interp = cv2.INTER_LINEAR if s >= 0.8 else cv2.INTER_AREA
-    return cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interp)
+    return cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
