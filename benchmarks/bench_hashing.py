@@ -27,7 +27,8 @@ from pathlib import Path
 from PIL import Image
 
 from lookalike.eval import datasets
-from lookalike.hashing import hash_file, hash_files, pool_context
+from lookalike.hashing import hash_file, hash_files
+from lookalike.parallel import pool_context
 
 REPO = Path(__file__).resolve().parents[1]
 
