@@ -1,8 +1,9 @@
 """Worker processes for CPU-bound work (decoding, hashing, digests): one pool idiom for the package.
 
-Processes fork where that is safe: on Linux, while no library whose runtime state a child could
-inherit half-made (onnxruntime or torch sessions and thread pools) has been loaded in this process;
-numpy's and OpenCV's idle thread pools are fork-safe (they reset in the child). Workers then inherit
+Processes fork where that is safe: on Linux, while this process runs no other Python thread (one
+could hold a lock the child then waits on forever, e.g. stderr's) and no library whose runtime state a
+child could inherit half-made (onnxruntime or torch sessions and thread pools) has been loaded;
+numpy's and OpenCV's idle native thread pools are fork-safe (they reset in the child). Workers then inherit
 the imported modules instead of importing them again, which under spawn costs about a second of CPU
 per worker. Everywhere else they spawn: every function passed here is a module-level function with
 picklable arguments.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import sys
+import threading
 from typing import Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -23,7 +25,8 @@ FORK_UNSAFE = ("onnxruntime", "torch", "mediapipe", "dlib")
 
 def pool_context():
     """fork where it is safe (see the module docstring), spawn elsewhere."""
-    safe = sys.platform.startswith("linux") and not any(m in sys.modules for m in FORK_UNSAFE)
+    safe = (sys.platform.startswith("linux") and threading.active_count() == 1
+            and not any(m in sys.modules for m in FORK_UNSAFE))
     return mp.get_context("fork" if safe else "spawn")
 
 

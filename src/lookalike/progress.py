@@ -16,8 +16,11 @@ class Bars:
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled and sys.stderr.isatty()
+        # redrawn on each update rather than by rich's refresh thread: worker processes may be forked
+        # (lookalike.parallel), and a fork must not copy a thread that could hold the console's lock
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeRemainingColumn(), console=console, transient=False) if self.enabled else None
+                                 TimeRemainingColumn(), console=console, transient=False,
+                                 auto_refresh=False) if self.enabled else None
         self.tasks: dict[str, int] = {}
 
     def __call__(self, title: str):
@@ -26,7 +29,7 @@ class Bars:
                 return
             if title not in self.tasks:
                 self.tasks[title] = self.progress.add_task(title, total=total)
-            self.progress.update(self.tasks[title], completed=done, total=total)
+            self.progress.update(self.tasks[title], completed=done, total=total, refresh=True)
 
         return update
 
