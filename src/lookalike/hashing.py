@@ -38,15 +38,9 @@ def _hash_chunk(paths: list[str]) -> list[dict]:
     return [hash_file(p) for p in paths]
 
 
-def _init_worker() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # parallelism comes from the processes
-
-
 def hash_files(paths: list[str], *, workers: int | None = None) -> list[dict]:
     """One dict per path, in order: hex ahash, dhash, phash, whash, pdq and pdq_quality; or reason."""
     paths = [str(p) for p in paths]
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
     n = min(workers or config.workers(), len(chunks))  # a few files: no processes, they cost more
-    return [r for res in parallel.imap(_hash_chunk, chunks, workers=n, initializer=_init_worker) for r in res]
+    return [r for res in parallel.imap(_hash_chunk, chunks, workers=n) for r in res]

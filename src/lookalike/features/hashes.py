@@ -16,9 +16,6 @@ from PIL import Image
 from lookalike.features.registry import Extractor, register
 from lookalike.imageio import Decoded
 
-HASHES_64 = ("ahash", "dhash", "phash", "whash")
-
-
 def trim_borders(img: np.ndarray, *, tol: int = 14, min_keep: float = 0.2) -> np.ndarray:
     """Cut away flat borders (letterbox bars, the canvas around a shrunk or rotated copy) of an RGB or
     greyscale image.
@@ -27,7 +24,6 @@ def trim_borders(img: np.ndarray, *, tol: int = 14, min_keep: float = 0.2) -> np
     Both sides of a comparison get the same treatment, so a copy that was padded hashes like
     its original.
     """
-    rgb = img  # what is returned, cropped
     g = (cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img).astype(np.int16)
     h, w = g.shape
     edge = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
@@ -36,11 +32,11 @@ def trim_borders(img: np.ndarray, *, tol: int = 14, min_keep: float = 0.2) -> np
     rows = np.nonzero(off.mean(axis=1) > 0.02)[0]
     cols = np.nonzero(off.mean(axis=0) > 0.02)[0]
     if len(rows) == 0 or len(cols) == 0:
-        return rgb
+        return img
     y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     if (y1 - y0) < min_keep * h or (x1 - x0) < min_keep * w or (y1 - y0, x1 - x0) == (h, w):
-        return rgb
-    return rgb[y0:y1, x0:x1]
+        return img
+    return img[y0:y1, x0:x1]
 
 
 def _small(gray: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -68,11 +64,6 @@ def ahash(gray: np.ndarray) -> np.ndarray:
 def dhash(gray: np.ndarray) -> np.ndarray:
     px = _small(gray, 9, 8)
     return np.packbits(px[:, 1:] > px[:, :-1])
-
-
-def phash(gray: np.ndarray) -> np.ndarray:
-    low = cv2.dct(_small(gray, 32, 32))[:8, :8]
-    return np.packbits(low > np.median(low))
 
 
 def _haar_ll8(px: np.ndarray) -> np.ndarray:
@@ -161,7 +152,7 @@ def file_hashes(gray: np.ndarray) -> dict[str, np.ndarray | int]:
     return out
 
 
-_FUNCS_64 = {"ahash": ahash, "dhash": dhash, "phash": phash, "whash": whash}
+_FUNCS_64 = {"ahash": ahash, "dhash": dhash, "whash": whash}  # pHash: phash_dihedral
 
 
 # The 8 rotations/mirrors of an image, for rotation/flip-invariant matching on the query side.
