@@ -107,10 +107,7 @@ def cluster_vectors(X, *, threshold: float, k: int = 20, refiner: str = "default
     if len(X) == 0:
         return Refined(np.zeros(0, np.int64), np.zeros(0, np.float32))
     sims, nbrs = G.knn(X, k)
-    rows = np.repeat(np.arange(len(X)), sims.shape[1])
-    ok = (nbrs.ravel() >= 0) & (sims.ravel() >= threshold)
-    edges = G.make_edges(len(X), rows[ok], nbrs.ravel()[ok], sims.ravel()[ok])
-    first = G.components(edges)
+    first = G.components(G.edges_from_knn(sims, nbrs, threshold=threshold))
     context = context_graph(sims, nbrs, floor=floor) if floor is not None and refiner != "none" else None
     return _refine(X, first, refiner, link_threshold=link_threshold, context=context, attributes=attributes,
                    attr_weight=attr_weight, gcn_weights=gcn_weights)
@@ -170,8 +167,10 @@ class Items:
     boxes: dict = field(default_factory=dict)  # faces: (file id, face index) -> box in working-image pixels
 
 
-def gather(index, by: str, ids=None) -> Items:
-    """The items to cluster and their vectors: files (image, background) or faces (face)."""
+def gather(index, by: str, ids=None, *, vectors: bool = True) -> Items:
+    """The items to cluster and their vectors: files (image, background) or faces (face).
+    vectors=False: files with the vector feature, without their vectors (X is None); faces always
+    come with theirs."""
     conf = check_by(by)
     ids = [r.id for r in index.catalog.files()] if ids is None else list(ids)
     if by == "face":
@@ -189,7 +188,7 @@ def gather(index, by: str, ids=None) -> Items:
         return Items(keys, X, np.array(qual, np.float32), boxes)
     vals = index.feature_values(ids, conf["vectors"])
     keys = [(i, 0) for i in ids if i in vals]
-    X = G.normalise(np.stack([vals[i] for i, _ in keys])) if keys else None
+    X = G.normalise(np.stack([vals[i] for i, _ in keys])) if keys and vectors else None
     return Items(keys, X)
 
 
@@ -345,7 +344,10 @@ def assign_new(index, file_ids, *, by: str = "image", threshold: float | None = 
         todo = [n for n, key in enumerate(new.keys) if key not in known]
         if not todo:
             return {}
-        old = gather(index, by, sorted({f for f, _, _ in stored}))
+        # image/background neighbours come from the mode's own search (_add_by_search), not from vectors:
+        # their stored items need only their cluster ids
+        by_search = by in ("image", "background")
+        old = gather(index, by, sorted({f for f, _, _ in stored}), vectors=not by_search)
         label_of = {(f, j): c for f, j, c in stored}
         keep = [n for n, key in enumerate(old.keys) if key in label_of]
         dim = new.X.shape[1]
@@ -354,9 +356,10 @@ def assign_new(index, file_ids, *, by: str = "image", threshold: float | None = 
                              merge_count=conf["merge_count"] if merge_count is None else merge_count,
                              next_id=_next_id(index, by))
         if keep:
-            oc.load(old.X[keep], [label_of[old.keys[n]] for n in keep], next_id=_next_id(index, by))
+            oc.load(None if by_search else old.X[keep], [label_of[old.keys[n]] for n in keep],
+                    next_id=_next_id(index, by))
         n0 = len(oc.labels)
-        if by in ("image", "background"):
+        if by_search:
             _add_by_search(index, oc, [old.keys[n][0] for n in keep] + [new.keys[n][0] for n in todo], n0,
                            mode="copy" if by == "image" else "background")
         else:
@@ -404,7 +407,7 @@ def _add_by_search(index, oc, file_ids: list[int], n0: int, *, mode: str) -> Non
         except (BadInput, OSError):
             oc.add_scored([])
             continue
-        hits = m.search(index, Query(row.path, row.sha256, row.pixel_digest, feats, rgb), oc.k + 1, 0.0)
+        hits = m.search(index, Query(row.path, row.sha256, row.pixel_digest, feats, rgb, (row.width, row.height)), oc.k + 1, 0.0)
         oc.add_scored([(item_of[h[0]], h[1]) for h in hits if item_of.get(h[0], n) < n])
 
 
@@ -467,7 +470,7 @@ def train_refiner(index, labels: dict[str, str], *, by: str = "face", out: str |
     truth = np.array([labels[paths[items.keys[n][0]]] for n in keep])
     sims, nbrs = G.knn(X, conf["k"])
     context = context_graph(sims, nbrs, floor=conf["floor"]) if conf["floor"] is not None else None
-    edges = G.knn_edges(X, k=conf["k"])
+    edges = G.edges_from_knn(sims, nbrs)
     lt = conf["link_threshold"]
     t = conf["threshold"]
     samples = gcn.training_samples(X, truth, edges, thresholds=[t - 0.02, t, t + 0.02, t + 0.04],

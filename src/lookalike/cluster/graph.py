@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 EXACT_MAX = 50_000  # up to this many vectors a flat (exact) index is fast enough
 
@@ -135,7 +133,11 @@ def knn(X, k: int, *, index=None, batch: int = 16384, exact_max: int = EXACT_MAX
 
 def knn_edges(X, *, k: int = 10, threshold: float = 0.0, **kw) -> Edges:
     """Edges of the kNN graph of vectors X whose cosine is >= threshold (k neighbours per vector)."""
-    sims, nbrs = knn(X, k, **kw)
+    return edges_from_knn(*knn(X, k, **kw), threshold=threshold)
+
+
+def edges_from_knn(sims: np.ndarray, nbrs: np.ndarray, *, threshold: float = 0.0) -> Edges:
+    """Edges of a kNN result (`knn`) whose cosine is >= threshold."""
     rows = np.repeat(np.arange(len(sims)), sims.shape[1])
     s, b = sims.ravel(), nbrs.ravel()
     keep = (b >= 0) & (s >= threshold)
@@ -144,6 +146,10 @@ def knn_edges(X, *, k: int = 10, threshold: float = 0.0, **kw) -> Edges:
 
 def components(edges: Edges, threshold: float | None = None) -> np.ndarray:
     """Connected component label (0..c-1) of every item, over edges with weight >= threshold."""
+    # scipy loads here, not at import: every `index` run imports the cluster engine to check its state
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     e = edges if threshold is None else edges.above(threshold)
     g = coo_matrix((np.ones(len(e), np.int8), (e.a, e.b)), shape=(e.n, e.n))
     return connected_components(g, directed=False)[1].astype(np.int64)

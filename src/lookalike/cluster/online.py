@@ -54,15 +54,17 @@ class OnlineClusterer:
             cid = self._parent[cid]
         return cid
 
-    def load(self, X: np.ndarray, labels, *, next_id: int | None = None) -> None:
-        """Start from stored state: vectors and their cluster ids (no assignment is made)."""
-        X = np.ascontiguousarray(X, np.float32).reshape(-1, self.dim)
-        if self._index.ntotal == 0 and len(X) > self.exact_max:
-            from lookalike.cluster.graph import build_index
+    def load(self, X: np.ndarray | None, labels, *, next_id: int | None = None) -> None:
+        """Start from stored state: cluster ids and their vectors (no assignment is made). X=None for a
+        clusterer fed only by add_scored, which never searches by vector."""
+        if X is not None:
+            X = np.ascontiguousarray(X, np.float32).reshape(-1, self.dim)
+            if self._index.ntotal == 0 and len(X) > self.exact_max:
+                from lookalike.cluster.graph import build_index
 
-            self._index = build_index(X, exact_max=self.exact_max, nprobe=16)
-        else:
-            self._index.add(X)
+                self._index = build_index(X, exact_max=self.exact_max, nprobe=16)
+            else:
+                self._index.add(X)
         self.labels.extend(int(x) for x in labels)
         self.next_id = max(self.next_id, next_id if next_id is not None else max(self.labels, default=-1) + 1)
 
@@ -85,10 +87,9 @@ class OnlineClusterer:
 
     def add_scored(self, hits: list[tuple[int, float]]) -> int:
         """Assign one new item from neighbour scores computed elsewhere (e.g. a mode's fused search):
-        hits = [(earlier item number, score)], best first. No vector is stored for it."""
-        cid = self.assign(sorted(hits, key=lambda h: -h[1])[: self.k])
-        self._index.add(np.zeros((1, self.dim), np.float32))  # keep item numbers aligned
-        return cid
+        hits = [(earlier item number, score)], best first. No vector is stored for it: a clusterer fed
+        this way is not searched by vector (`add`) afterwards."""
+        return self.assign(sorted(hits, key=lambda h: -h[1])[: self.k])
 
     def assign(self, hits: list[tuple[int, float]]) -> int:
         """The voting rule (module doc) for one new item given its top-k (item, similarity); records it."""

@@ -75,7 +75,7 @@ def _gcn_cv(X, labels_true, first_threshold, conf, *, folds: int = 2, epochs: in
         Xt = X[tr]
         sims, nbrs = G.knn(Xt, conf["k"])
         ctx = context_graph(sims, nbrs, floor=conf["floor"]) if conf["floor"] is not None else None
-        samples = gcn.training_samples(Xt, np.asarray(labels_true)[tr], G.knn_edges(Xt, k=conf["k"]),
+        samples = gcn.training_samples(Xt, np.asarray(labels_true)[tr], G.edges_from_knn(sims, nbrs),
                                        thresholds=[first_threshold - 0.02, first_threshold, first_threshold + 0.02],
                                        link_thresholds=[lt - 0.05, lt, lt + 0.05], context=ctx)
         w = gcn.train(samples, link_threshold=lt, epochs=epochs, seed=seed)
@@ -119,7 +119,7 @@ def _methods(X, *, conf, threshold, cw_threshold, dbscan_threshold, true_k, trut
 def evaluate_faces(root: Path, *, cache: str | os.PathLike | None = None, gcn: bool = True) -> dict:
     from lookalike.cluster.faces import faces_of_paths
 
-    ds = datasets.read_faces(root) if (root / "multi_face.txt").exists() else _read_identities(root)
+    ds = datasets.read_faces(root)
     truth = {k: ds.identity[k] for k in ds.images}
     keys = list(truth)
     t0 = time.perf_counter()
@@ -141,17 +141,6 @@ def evaluate_faces(root: Path, *, cache: str | os.PathLike | None = None, gcn: b
         res["methods"][name] = scores(pred, truth)
     res["agreement"] = agreement(labels["online"], labels["engine"])
     return res
-
-
-def _read_identities(root: Path):
-    """faces_large has identities.csv only: read it with the faces reader's rules."""
-    import csv
-    from types import SimpleNamespace
-
-    with (root / "identities.csv").open(newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f)]
-    ident = {datasets._key(r["path"]): r["identity"].strip() for r in rows}
-    return SimpleNamespace(images=list(ident), identity=ident, files={k: root / k for k in ident})
 
 
 def evaluate_background(root: Path, *, index_dir=None, workers: int | None = 1) -> dict:
