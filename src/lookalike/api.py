@@ -109,7 +109,8 @@ class Index:
 
     def make_query(self, key: str, data: bytes, features: Sequence[str]) -> Query:
         img = decode_bytes(data)
-        return Query(key, img.sha256, img.pixel_digest, self.compute(img, features), img.rgb)
+        return Query(key, img.sha256, img.pixel_digest, self.compute(img, features), img.rgb,
+                     (img.width, img.height))
 
     @staticmethod
     def compute(img: Decoded, features: Sequence[str]) -> dict:

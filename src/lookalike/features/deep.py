@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lookalike.features import registry
 from lookalike.features.registry import Extractor, register
 from lookalike.imageio import Decoded
 
@@ -40,9 +41,7 @@ class CnnRotated(Extractor):
     angles = (45, 90, 135)
 
     def __init__(self):
-        from lookalike.features.cnn import CnnDescriptor
-
-        self.net = CnnDescriptor("efficientnet-lite0", threads=1)
+        self.net = registry.get("cnn").net  # the same network: one ONNX session per process
         self.dim = len(self.angles) * self.net.dim
         self.version = f"{self.net.name}/rot{'+'.join(map(str, self.angles))}/v{self.net.version}"
 

@@ -48,23 +48,24 @@ class ExactMode(Mode):
         for r in rows:
             if r.sha256 == q.sha256:
                 hits[r.id] = (r.id, 1.0, "sha256", {})
-        q_full = _query_digest(q)
         q_codes = {n: _code(n, q.features[n]) for n in MAX_BITS if n in q.features}
         codes = _codes(index)
         cands = []
         for r in rows:
-            if r.id in hits:
+            if r.id in hits or (r.width, r.height) != q.size:
                 continue
-            if q_full is not None:
-                if (r.width, r.height) != q_full[1:]:
-                    continue
-                theirs = codes.get(r.id, {})
-                near = all(_bits(c ^ theirs[n]) <= MAX_BITS[n] for n, c in q_codes.items() if n in theirs)
-                if near or r.pixel_digest == q.pixel_digest:
-                    cands.append(r)
-            elif r.pixel_digest == q.pixel_digest:
-                hits[r.id] = (r.id, 1.0, "pixels", dict(FALLBACK))  # the query is not a file to read back
-        if q_full is not None:
+            theirs = codes.get(r.id, {})
+            near = all(_bits(c ^ theirs[n]) <= MAX_BITS[n] for n, c in q_codes.items() if n in theirs)
+            if near or r.pixel_digest == q.pixel_digest:
+                cands.append(r)
+        if not cands and q.key and os.path.isfile(q.key):
+            return sorted(hits.values(), key=lambda h: h[0])[:k]  # no twin to confirm: no full-size decode
+        q_full = _query_digest(q)
+        if q_full is None:  # the query is not a file to read back: identical working images count
+            for r in rows:
+                if r.id not in hits and r.pixel_digest == q.pixel_digest:
+                    hits[r.id] = (r.id, 1.0, "pixels", dict(FALLBACK))
+        else:
             digests = _digests(index, cands)
             for r in cands:
                 if digests.get(r.id) == q_full[0]:

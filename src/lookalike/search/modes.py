@@ -33,6 +33,7 @@ class Query:
     pixel_digest: str
     features: dict
     rgb: np.ndarray
+    size: tuple[int, int]  # (width, height) of the original, after EXIF orientation
 
 
 class Mode:
@@ -212,15 +213,20 @@ class CopyMode(HashMode):
         add(vx.ids(), sims, nbr)
         ex = registry.get("cnnrot")
         rows, block = [], []
-        for fid, blob in list(index.catalog.iter_feature("cnnrot", ex.version)) + [(None, None)]:
-            if fid is not None:
-                rows.append(fid)
-                block.append(ex.decode(blob).reshape(-1, vx.dim))
-            if block and (fid is None or len(block) >= 256):
-                Q = np.concatenate(block)
-                s_, i_ = vx.search(Q, self.rotated_neighbours)
-                add(np.repeat(rows, len(ex.angles)), s_, i_)
-                rows, block = [], []
+
+        def flush():
+            s_, i_ = vx.search(np.concatenate(block), self.rotated_neighbours)
+            add(np.repeat(rows, len(ex.angles)), s_, i_)
+            rows.clear()
+            block.clear()
+
+        for fid, blob in index.catalog.iter_feature("cnnrot", ex.version):  # streamed: 15 KB a file
+            rows.append(fid)
+            block.append(ex.decode(blob).reshape(-1, vx.dim))
+            if len(block) >= 256:
+                flush()
+        if block:
+            flush()
         return cands
 
     hash_sure = 0.9  # hash pairs scoring below this are checked by SIFT too
