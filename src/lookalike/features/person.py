@@ -170,14 +170,7 @@ def _blobs(p: np.ndarray, *, min_frac: float, threshold: float = 0.5) -> list[tu
 
 def _largest_blob(p: np.ndarray, *, min_frac: float, threshold: float = 0.5):
     """Box (x0, y0, x1, y1) of the largest connected region above `threshold`, or None if too small."""
-    n, _, stats, _ = cv2.connectedComponentsWithStats((p > threshold).astype(np.uint8))
-    if n < 2:
-        return None
-    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    x, y, w, h, area = stats[i]
-    if area < min_frac * p.size:
-        return None
-    return (float(x), float(y), float(x + w), float(y + h))
+    return next(iter(_blobs(p, min_frac=min_frac, threshold=threshold)), None)
 
 
 def _overlap(a, b) -> float:

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import html
 
-from lookalike.reports.html import page
-from lookalike.reports.thumbs import data_uri
+from lookalike.reports.html import _img, page
 
 
-def cluster_gallery_html(result, *, title: str | None = None, max_members: int = 60, min_size: int = 1,
-                         side: int = 160) -> str:
+def cluster_gallery_html(result, *, title: str | None = None, max_members: int = 60, min_size: int = 1) -> str:
     """Gallery of a ClusterResult (cluster/engine.py): clusters largest first, each member captioned with
     its path (face index for faces) and confidence; at most `max_members` thumbnails per cluster."""
     thumbs: dict[tuple, str | None] = {}
-    boxes = getattr(result, "boxes", None) or {}
-
-    def img(path: str, face: int) -> str:
-        key = (path, face) if (path, face) in boxes else (path, None)
-        if key not in thumbs:  # faces: the face crop; otherwise the whole picture
-            thumbs[key] = data_uri(path, side, box=boxes.get(key))
-        return f'<img src="{thumbs[key]}" alt="">' if thumbs[key] else '<span class="muted">(no preview)</span>'
+    boxes = result.boxes  # faces: the face crop; otherwise the whole picture
 
     shown = [c for c in result.clusters if c.size >= min_size]
     parts = [f"<p class='muted'>{len(result.clusters)} clusters by {html.escape(result.by)}, threshold "
@@ -30,7 +22,7 @@ def cluster_gallery_html(result, *, title: str | None = None, max_members: int =
         for n, ((path, face), conf) in enumerate(zip(c.members[:max_members], c.confidence[:max_members])):
             what = "representative" if n == 0 else f"confidence {conf:.2f}"
             face_txt = f" face {face}" if result.by == "face" else ""
-            figs.append(f"<figure>{img(path, face)}<figcaption><b>{what}</b>{face_txt}<br>{html.escape(path)}"
+            figs.append(f"<figure>{_img(path, thumbs, boxes.get((path, face)))}<figcaption><b>{what}</b>{face_txt}<br>{html.escape(path)}"
                         "</figcaption></figure>")
         more = f"<p class='muted'>{c.size - max_members} more not shown</p>" if c.size > max_members else ""
         parts.append(f"<h2>Cluster {c.id} <span class='muted'>({c.size})</span></h2>"

@@ -21,10 +21,11 @@ td img{max-width:140px;max-height:140px}
 """
 
 
-def _img(path: str, thumbs: dict[str, str | None]) -> str:
-    if path not in thumbs:
-        thumbs[path] = data_uri(path)
-    uri = thumbs[path]
+def _img(path: str, thumbs: dict[tuple, str | None], box: tuple | None = None) -> str:
+    """A thumbnail <img> (memoised in `thumbs`); box: crop to it first (a face, see thumbs.py)."""
+    if (path, box) not in thumbs:
+        thumbs[path, box] = data_uri(path, box=box)
+    uri = thumbs[path, box]
     return f'<img src="{uri}" alt="">' if uri else '<span class="muted">(no preview)</span>'
 
 
