@@ -106,11 +106,6 @@ def load_background(data: Path = DATA):
     return imgs, masks, [r["background"] for r in rows]
 
 
-def background_map(D: np.ndarray, labels: list[str]) -> float:
-    """mAP where every image queries all others and the same background is relevant."""
-    return leave_one_out_map(D, labels)
-
-
 def throughput(desc: CnnDescriptor, images, *, repeat: int = 2) -> tuple[float, float]:
     """(images per second wall-clock, CPU ms per image) for resize + network + pooling on desc.threads
     threads; on a shared machine the CPU time is the steadier number."""
@@ -163,8 +158,8 @@ def main() -> None:
             row["mAP_white32"] = whitening_gain(D, groups, 32)
             row.update(copy_metrics(d.embed(cimgs), comp))
             if args.background:
-                row["bg_mAP"] = background_map(d.embed(bimgs), blabels)
-                row["bg_mAP_masked"] = background_map(d.embed_masked(bimgs, bmasks), blabels)
+                row["bg_mAP"] = leave_one_out_map(d.embed(bimgs), blabels)
+                row["bg_mAP_masked"] = leave_one_out_map(d.embed_masked(bimgs, bmasks), blabels)
         print("  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
 
 

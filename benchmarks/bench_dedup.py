@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline_imagehash import THRESHOLDS, hamming_pairs, hash_bits, print_table, row, run_imagededup  # noqa: E402
 
 from lookalike import Index  # noqa: E402
-from lookalike.eval import datasets, metrics  # noqa: E402
+from lookalike.eval import datasets  # noqa: E402
 from lookalike.features.hashes import HASH_FEATURES  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def run_lookalike(ds, files, truth, hard, modes, workers) -> list[dict]:
             t1 = time.perf_counter()
             res = idx.dedup(mode=mode)
             secs = time.perf_counter() - t1
-            pred = {metrics.pair(ds.key_of(p.a), ds.key_of(p.b)) for p in res.pairs}
+            pred = ds.pair_keys(res.pairs)
             # the first mode pays for the index; later modes only for features they add
             rows.append(row(f"lookalike {mode}", f"{res.threshold:g}", pred, truth, hard,
                             secs + (t_index if not rows else 0.0)))
@@ -53,7 +53,7 @@ def run_lookalike(ds, files, truth, hard, modes, workers) -> list[dict]:
         idx.add([str(p) for p in files.values()], workers=workers, features=list(HASH_FEATURES), defaults=False)
         res = idx.dedup(mode="hash")
         secs = time.perf_counter() - t0
-        pred = {metrics.pair(ds.key_of(p.a), ds.key_of(p.b)) for p in res.pairs}
+        pred = ds.pair_keys(res.pairs)
         rows.append(row("lookalike hash (hashes only)", f"{res.threshold:g}", pred, truth, hard, secs))
     return rows
 

@@ -1,7 +1,14 @@
+import hashlib
 import os
+from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image, ImageOps
+
+from lookalike import Index
+from lookalike.eval import datasets, metrics
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LOOKALIKE_DATA") or REPO.parent / "shared" / "data")
@@ -22,3 +29,70 @@ def model_cache(tmp_path_factory) -> Path:
         if not os.environ.get("LOOKALIKE_CACHE"):
             mp.setenv("LOOKALIKE_CACHE", str(tmp_path_factory.mktemp("cache")))
         yield Path(os.environ["LOOKALIKE_CACHE"])
+
+
+# -- near_duplicate, indexed once per session (test_copy, test_exact, test_index; slow) ----------
+
+@pytest.fixture(scope="session")
+def near_dup(data_dir):
+    return datasets.read_near_duplicate(data_dir / "near_duplicate")
+
+
+@pytest.fixture(scope="session")
+def near_dup_index(near_dup, tmp_path_factory):
+    """(index dir, AddReport of the first run as a dict) for the whole near_duplicate set."""
+    where = tmp_path_factory.mktemp("near_dup_index")
+    with Index.open(where) as idx:
+        report = idx.add([near_dup.root / "images"])
+    return where, {"added": report.added, "copies": report.copies, "failed": report.failed,
+                   "unchanged": report.unchanged}
+
+
+@pytest.fixture(scope="session")
+def exact_found(near_dup, near_dup_index):
+    """((byte-identical pairs, pixel-identical pairs) by an independent reference, pairs exact mode finds)."""
+    ref = _exact_reference(near_dup)
+    with Index.open(near_dup_index[0]) as idx:
+        found = near_dup.pair_keys(idx.dedup(mode="exact").pairs)
+    return ref, found
+
+
+def _full_pixels(path) -> tuple | None:
+    """Independent reference decode (full resolution, EXIF applied), or None if unreadable."""
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            rgb = np.asarray(im.convert("RGBA"))  # alpha counts: RGBA over white is not RGB
+    except Exception:
+        return None
+    return rgb.shape, hashlib.sha256(rgb.tobytes()).hexdigest()
+
+
+def _oriented_size(path):
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            return (h, w) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
+    except Exception:
+        return None
+
+
+def _exact_reference(ds) -> tuple[set, set]:
+    """Byte-identical pairs, and pixel-identical pairs (decoded only when oriented sizes collide)."""
+    files = ds.files
+    by_sha = defaultdict(list)
+    for k in ds.readable:  # unreadable files are not indexed, so never duplicates
+        by_sha[hashlib.sha256(files[k].read_bytes()).hexdigest()].append(k)
+    byte_pairs = metrics.pairs_within(g for g in by_sha.values() if len(g) > 1)
+    by_size = defaultdict(list)
+    for k in ds.readable:
+        by_size[_oriented_size(files[k])].append(k)
+    by_pixels = defaultdict(list)
+    for size, ks in by_size.items():
+        if size is None or len(ks) < 2:
+            continue
+        for k in ks:
+            d = _full_pixels(files[k])
+            if d is not None:
+                by_pixels[d].append(k)
+    return byte_pairs, metrics.pairs_within(g for g in by_pixels.values() if len(g) > 1)

@@ -82,6 +82,7 @@ def test_rotated_views_find_rotated_copies(cnn, retrieval):
     plain_cos, view_cos = [], []
     for im in imgs:
         h, w = im.shape[:2]
+        p = cnn.embed([im])[0]
         for a in angles:
             # the copy: rotated, shrunk back into the original canvas, black around it
             r = rotate_expand(im, a)
@@ -90,7 +91,7 @@ def test_rotated_views_find_rotated_copies(cnn, retrieval):
             copy = np.zeros_like(im)
             y, x = (h - r.shape[0]) // 2, (w - r.shape[1]) // 2
             copy[y : y + r.shape[0], x : x + r.shape[1]] = r
-            c, p = cnn.embed([copy])[0], cnn.embed([im])[0]
+            c = cnn.embed([copy])[0]
             plain_cos.append(float(c @ p))
             view_cos.append(float(c @ cnn.embed_rotated([im], [a])[0, 0]))
     plain_cos, view_cos = np.array(plain_cos), np.array(view_cos)

@@ -1,6 +1,7 @@
 """Copy detection on near_duplicate through the API: exact duplicates and copy mode.
 
-The whole set is indexed once per session (`near_dup_index`, also used by test_index.py; slow).
+The whole set is indexed once per session (`near_dup_index` in conftest.py, also used by test_index.py
+and test_exact.py; slow).
 Floors sit a little below what was measured with copy mode (hashes + CNN neighbours of the images
 and of their 45-degree rotations, SIFT + RANSAC + pixel agreement, transitive closure) at its
 default threshold 0.8: closure P 1.000 R 0.987, listed pairs P 1.000 R 0.989, 0 of 485 hard
@@ -9,15 +10,10 @@ negatives. A faster test runs copy mode on the rotated/rescaled groups alone.
 
 from __future__ import annotations
 
-import hashlib
-from collections import defaultdict
-
-import numpy as np
 import pytest
-from PIL import Image, ImageOps
 
 from lookalike import Index
-from lookalike.eval import datasets, metrics
+from lookalike.eval import metrics
 
 # Recall floor per transform (listed pairs) at the default threshold; measured 1.0 unless noted.
 FLOORS = {
@@ -28,82 +24,6 @@ FLOORS = {
     "rot45": 0.8, "rot135": 0.8, "rot225": 0.8, "rot270": 0.8, "rot315": 0.8,
 }
 slow = pytest.mark.slow  # indexes the whole near_duplicate set (several minutes on 2 shared cores)
-
-
-@pytest.fixture(scope="session")
-def near_dup(data_dir):
-    return datasets.read_near_duplicate(data_dir / "near_duplicate")
-
-
-@pytest.fixture(scope="session")
-def near_dup_index(near_dup, tmp_path_factory):
-    """(index dir, AddReport of the first run) for the whole near_duplicate set.
-
-    Built once per session even though two test modules import this fixture: the second one
-    finds the finished index at the same place and reuses it.
-    """
-    where = tmp_path_factory.getbasetemp() / "near_dup_index"
-    done = where / "done"
-    if not done.exists():
-        with Index.open(where) as idx:
-            report = idx.add([near_dup.root / "images"])
-        (where / "report").write_text(f"{report.added} {report.copies} {report.failed} {report.unchanged}")
-        done.touch()
-    added, copies, failed, unchanged = map(int, (where / "report").read_text().split())
-    return where, {"added": added, "copies": copies, "failed": failed, "unchanged": unchanged}
-
-
-def _keys(ds, pairs):
-    return {metrics.pair(ds.key_of(p.a), ds.key_of(p.b)) for p in pairs}
-
-
-def _full_pixels(path) -> tuple | None:
-    """Independent reference decode (full resolution, EXIF applied), or None if unreadable."""
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            rgb = np.asarray(im.convert("RGBA"))  # alpha counts: RGBA over white is not RGB
-    except Exception:
-        return None
-    return rgb.shape, hashlib.sha256(rgb.tobytes()).hexdigest()
-
-
-def _oriented_size(path):
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            return (h, w) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)
-    except Exception:
-        return None
-
-
-def _exact_reference(ds) -> tuple[set, set]:
-    """Byte-identical pairs, and pixel-identical pairs (decoded only when oriented sizes collide)."""
-    files = ds.files
-    by_sha = defaultdict(list)
-    for k in ds.readable:  # unreadable files are not indexed, so never duplicates
-        by_sha[hashlib.sha256(files[k].read_bytes()).hexdigest()].append(k)
-    byte_pairs = metrics.pairs_within(g for g in by_sha.values() if len(g) > 1)
-    by_size = defaultdict(list)
-    for k in ds.readable:
-        by_size[_oriented_size(files[k])].append(k)
-    by_pixels = defaultdict(list)
-    for size, ks in by_size.items():
-        if size is None or len(ks) < 2:
-            continue
-        for k in ks:
-            d = _full_pixels(files[k])
-            if d is not None:
-                by_pixels[d].append(k)
-    return byte_pairs, metrics.pairs_within(g for g in by_pixels.values() if len(g) > 1)
-
-
-@pytest.fixture(scope="module")
-def exact_found(near_dup, near_dup_index):
-    ref = _exact_reference(near_dup)
-    with Index.open(near_dup_index[0]) as idx:
-        found = _keys(near_dup, idx.dedup(mode="exact").pairs)
-    return ref, found
 
 
 @slow
@@ -120,7 +40,7 @@ def test_copy_mode_quality(near_dup, near_dup_index):
     ds = near_dup
     with Index.open(near_dup_index[0]) as idx:
         res = idx.dedup(mode="copy")
-    pred = _keys(ds, res.pairs)
+    pred = ds.pair_keys(res.pairs)
     assert all(0.0 <= p.score <= 1.0 for p in res.pairs)
 
     # pairwise over the transitive closure
@@ -175,7 +95,7 @@ def rotated_groups(near_dup, tmp_path_factory):
     assert len(keys) >= 20, "near_duplicate lacks groups with 45-degree rotations"
     with Index.open(tmp_path_factory.mktemp("rot_idx")) as idx:
         idx.add([ds.files[k] for k in sorted(keys)])
-        pred = _keys(ds, idx.dedup(mode="copy").pairs)
+        pred = ds.pair_keys(idx.dedup(mode="copy").pairs)
     truth = {p for p in ds.true_pairs() if p[0] in keys and p[1] in keys}
     hard = {p for p in ds.hard_negative_pairs() if p[0] in keys and p[1] in keys}
     return truth, pred, hard

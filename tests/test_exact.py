@@ -13,7 +13,6 @@ from lookalike import Index
 from lookalike.search import exact
 from lookalike.search.exact import ExactMode
 
-from test_copy import _exact_reference, _keys, near_dup, near_dup_index  # noqa: F401  (shared session fixtures)
 
 
 def _big_jpegs(data_dir, n: int) -> list:
@@ -146,16 +145,7 @@ def test_transparency_counts(tmp_path):
 
 
 @pytest.mark.slow
-def test_near_duplicate_exact_pairs_match_reference(near_dup, near_dup_index):  # noqa: F811
-    byte_pairs, pixel_pairs = _exact_reference(near_dup)
-    with Index.open(near_dup_index[0]) as idx:
-        idx.ensure(ExactMode.features)
-        hits = ExactMode().pairs(idx, 1.0)
-        found = _keys(near_dup, [_Pair(*idx.catalog.paths(h[:2]).values()) for h in hits])
+def test_near_duplicate_exact_pairs_match_reference(exact_found):
+    (byte_pairs, pixel_pairs), found = exact_found
     assert len(pixel_pairs - byte_pairs) >= 5
     assert pixel_pairs | byte_pairs == found, (sorted(pixel_pairs - found)[:5], sorted(found - pixel_pairs - byte_pairs)[:5])
-
-
-class _Pair:
-    def __init__(self, a, b):
-        self.a, self.b = a, b

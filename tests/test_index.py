@@ -21,8 +21,6 @@ import lookalike.ingest as ingest
 from lookalike import Index
 from lookalike.imageio import load_file
 
-from test_copy import near_dup, near_dup_index  # noqa: F401  (shared session fixtures)
-
 
 # -- the whole near_duplicate set ------------------------------------------------------------
 

@@ -109,6 +109,10 @@ class NearDuplicateSet(_Set):
     def hard_negative_pairs(self) -> set[Pair]:
         return {pair(p.a, p.b) for p in self.hard_negatives}
 
+    def pair_keys(self, found) -> set[Pair]:
+        """Pairs a run found (anything with paths .a and .b, e.g. DedupResult.pairs) as key pairs."""
+        return {pair(self.key_of(p.a), self.key_of(p.b)) for p in found}
+
     def is_copy(self, a: str, b: str) -> bool:
         ca, cb = self._component_of.get(a), self._component_of.get(b)
         return a != b and ca is not None and ca == cb

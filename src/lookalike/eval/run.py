@@ -72,7 +72,7 @@ def eval_copy(data: str | os.PathLike, *, mode: str = "copy", threshold: float |
         facts["dedup_seconds"] = round(time.perf_counter() - t0, 2)
         # a lower cut gives the scored pairs behind AP and recall at 99 % precision
         low = idx.dedup(mode=mode, threshold=min(0.5, res.threshold)) if res.threshold > 0.5 else res
-    pred = {metrics.pair(ds.key_of(p.a), ds.key_of(p.b)) for p in res.pairs}
+    pred = ds.pair_keys(res.pairs)
     scored = {}
     for p in low.pairs:
         k = metrics.pair(ds.key_of(p.a), ds.key_of(p.b))
