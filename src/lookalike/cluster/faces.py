@@ -1,12 +1,9 @@
 """The one place the clustering engine gets faces from (an adapter, so the source can change).
 
 `faces_of(index, ids)` returns, per file id, its faces largest first as `FaceRec(embedding, box, score,
-quality)`. When a registered "faces" feature exists it is used (stored in the catalog like any
-feature); otherwise faces are detected and embedded here with features/faces.py's FaceDetector and
-FaceEmbedder and kept in an .npz next to the catalog, so a second run is instant.
-
-The clustering defaults (engine.BY["face"]) were measured with the fallback embeddings (BlazeFace boxes,
-dlib 128-d, L2-normalised); `source()` says which one is in use.
+quality)`, from the registered "faces" feature (features/faces.py: detected, aligned, dlib 128-d),
+stored in the catalog like any feature. `faces_of_paths` gives the same for files outside an index
+(the evaluation), optionally cached in an .npz so a second run is instant.
 """
 
 from __future__ import annotations
@@ -31,28 +28,16 @@ def _unit(v) -> np.ndarray:
 
 
 def _from_feature(faces) -> list[FaceRec]:
-    return [FaceRec(_unit(f.embedding), tuple(f.box), float(f.score), float(getattr(f, "quality", f.score)))
-            for f in faces]
-
-
-def source() -> str:
-    """"feature" when the registered "faces" extractor exists, else "fallback"."""
-    import lookalike.features.faces  # noqa: F401  (registers the "faces" extractor where it exists)
-    from lookalike.features import registry
-
-    return "feature" if "faces" in registry.names() else "fallback"
+    return [FaceRec(_unit(f.embedding), tuple(f.box), float(f.score), float(f.quality)) for f in faces]
 
 
 class _Computer:
-    """Faces of one file: the "faces" extractor if registered, else FaceDetector + FaceEmbedder."""
+    """Faces of one file, from the "faces" extractor (encoded and decoded as the catalog stores them)."""
 
     def __init__(self):
         from lookalike.features import registry
-        from lookalike.features.faces import FaceDetector, FaceEmbedder
 
-        self.feature = registry.get("faces") if source() == "feature" else None
-        if self.feature is None:
-            self.det, self.emb = FaceDetector(), FaceEmbedder()
+        self.feature = registry.get("faces")
 
     def __call__(self, path: str) -> list[FaceRec]:
         from lookalike.errors import BadInput
@@ -62,19 +47,11 @@ class _Computer:
             img = load_file(path)
         except BadInput:
             return []
-        if self.feature is not None:
-            return _from_feature(self.feature.decode(self.feature.encode(self.feature.compute(img))))
-        rgb = img.rgb
-        faces = self.det.detect(rgb)
-        E = self.emb.embed(rgb, faces)
-        side = max(rgb.shape[:2])
-        # quality: detector confidence times relative face size (tiny background faces embed poorly)
-        return [FaceRec(_unit(e), f.box, float(f.score), float(f.score * min(1.0, 4 * f.size / side)))
-                for f, e in zip(faces, E)]
+        return _from_feature(self.feature.decode(self.feature.encode(self.feature.compute(img))))
 
 
 def faces_of_paths(paths: list[str], *, cache: str | Path | None = None, progress=None) -> list[list[FaceRec]]:
-    """Faces of image files (fallback path), cached in `cache` (.npz) by path if given."""
+    """Faces of image files outside an index, cached in `cache` (.npz) by path if given."""
     store: dict[str, list] = {}
     if cache and Path(cache).is_file():
         z = np.load(cache, allow_pickle=False)

@@ -217,12 +217,8 @@ def evaluate_cluster(data_dir: str | os.PathLike, *, sets=("faces", "faces_large
             raise FileNotFoundError(f"{root} not found: point --data at the shared/data folder")
         t0 = time.perf_counter()
         if name in FACE_SETS:
-            from lookalike.cluster.faces import source
-
-            suffix = "" if source() == "fallback" else "-feature"  # never mix embeddings of two sources
-            out[name] = evaluate_faces(root, cache=Path(cache) / f"eval-{name}{suffix}.npz" if cache else None,
+            out[name] = evaluate_faces(root, cache=Path(cache) / f"eval-{name}-feature.npz" if cache else None,
                                        gcn=gcn)
-            out[name]["face_source"] = source()
         elif name == "background":
             out[name] = evaluate_background(root, index_dir=Path(index_dir) / "background" if index_dir else None,
                                             workers=workers)
@@ -239,8 +235,7 @@ def table(res: dict) -> str:
     lines = []
     for name, r in res.items():
         extra = f", {r['faces']} faces, {r['no_face']} photos without a face" if "faces" in r else ""
-        src = f", face embeddings: {r['face_source']}" if "face_source" in r else ""
-        lines.append(f"\n{name}: {r['photos']} photos{extra}{src} ({r['total_seconds']} s)")
+        lines.append(f"\n{name}: {r['photos']} photos{extra} ({r['total_seconds']} s)")
         lines.append(f"{'method':<28}{'pairP':>7}{'pairR':>7}{'pairF':>7}{'B3 P':>7}{'B3 R':>7}{'B3 F':>7}"
                      f"{'NMI':>7}{'#cl':>6}{'sec':>7}")
         for m, s in r["methods"].items():
