@@ -31,6 +31,18 @@ def model_cache(tmp_path_factory) -> Path:
         yield Path(os.environ["LOOKALIKE_CACHE"])
 
 
+FACE_MODELS = ("face-detection-full", "face-detection-short", "dlib-landmarks-5", "dlib-face-resnet")
+
+
+@pytest.fixture(scope="session")
+def face_models(model_cache) -> None:
+    """The models of the "faces" feature (features/faces.py), prepared into the session's cache."""
+    from lookalike import models
+
+    for name in FACE_MODELS:
+        models.prepare(name)
+
+
 # -- near_duplicate, indexed once per session (test_copy, test_exact, test_index; slow) ----------
 
 @pytest.fixture(scope="session")

@@ -79,7 +79,7 @@ def test_gcn_trains_saves_and_scores(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def faces_eval(data_dir):
+def faces_eval(data_dir, face_models):
     from lookalike.eval.cluster import evaluate_cluster
 
     return evaluate_cluster(data_dir, sets=("faces",), gcn=False)["faces"]
@@ -97,7 +97,7 @@ def test_faces_clustering_quality(faces_eval):
     assert faces_eval["agreement"]["pair_f"] >= 0.95
 
 
-def test_index_clusters_have_stable_ids_and_online_assignment(tmp_path, data_dir):
+def test_index_clusters_have_stable_ids_and_online_assignment(tmp_path, data_dir, face_models):
     from collections import Counter
 
     from lookalike.api import Index

@@ -5,21 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lookalike import models
 from lookalike.eval.datasets import read_faces
 from lookalike.eval.metrics import bcubed_prf
 from lookalike.imageio import Decoded, load_file
 
-ASSETS = ("face-detection-full", "face-detection-short", "dlib-landmarks-5", "dlib-face-resnet")
-
-
 @pytest.fixture(scope="module")
-def ext(model_cache):
+def ext(face_models):
     """The registered extractor, with its models prepared."""
     from lookalike.features import registry
 
-    for name in ASSETS:
-        models.prepare(name)
     return registry.get("faces")
 
 
