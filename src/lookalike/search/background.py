@@ -122,8 +122,8 @@ class BackgroundMode(Mode):
             memo.clear()  # a bound on memory for very large collections
         missing = [i for i in ids if i not in memo]
         if missing:
-            if local is None or any(i not in local for i in missing):
-                local = {**(local or {}), **index.feature_values(missing, "bg_local")}
+            need = [i for i in missing if i not in (local or {})]  # keypoints the caller has not loaded
+            local = {**(local or {}), **(index.feature_values(need, "bg_local") if need else {})}
             for i in missing:
                 if i in local:
                     memo[i] = B.vlad(local[i].desc, cb).astype(np.float16)
@@ -145,9 +145,9 @@ class BackgroundMode(Mode):
         masks = index.feature_values(cand, "bg_mask")
         colors = index.feature_values(cand, "bg_color")
         near = cand[: self.candidates]
-        vl = self._vlads(index, cb, near)
         todo = [i for i in near[: self.rerank] if i not in verified]
-        local = index.feature_values(todo, "bg_local")
+        local = index.feature_values(todo, "bg_local")  # read once: for the VLADs and the verification
+        vl = self._vlads(index, cb, near, local)
         todo = [i for i in todo if i in local]
         # no mirrored matching: backgrounds are not mirrored between shots (only pasted people are)
         verified.update(zip(todo, verify_many(qv["bg_local"], [local[i] for i in todo], mirror=False)))
