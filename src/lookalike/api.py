@@ -66,18 +66,19 @@ class Index:
     # -- building -----------------------------------------------------------------------------
     def add(self, paths: Iterable[str | os.PathLike], *, features: Sequence[str] | None = None,
             workers: int | None = None, cluster: Sequence[str] = (), defaults: bool = True,
-            include: Sequence[str] = (), exclude: Sequence[str] = ()) -> AddReport:
+            include: Sequence[str] = (), exclude: Sequence[str] = (), min_size: int = 0) -> AddReport:
         """Index files and folders incrementally (unchanged files are skipped) and drop indexed files
         under them that are gone from the disk (report.removed). New files join the clusters online
         for every `by` in `cluster` and every `by` clustered before in this index.
         defaults=False computes only `features` now (e.g. hashes alone: modes add theirs when used).
-        include/exclude: shell globs on file names or paths (see ingest.scan)."""
+        include/exclude: shell globs on file names or paths (see ingest.scan); min_size: pictures whose
+        short side is below it are recorded as errors with that reason."""
         from lookalike.cluster.engine import online_kinds, update_online
 
         feats = list(dict.fromkeys(list(features or []) + (default_features() if defaults else [])))
         registry.check(feats)
         report = index_files(self.catalog, paths, feats, workers=workers, progress=self._bar("Indexing"),
-                             skip_dir=self.dir, include=include, exclude=exclude)
+                             skip_dir=self.dir, include=include, exclude=exclude, min_size=min_size)
         kinds = list(dict.fromkeys([*cluster, *online_kinds(self)]))
         if kinds:
             report.clustered = update_online(self, kinds)
@@ -214,6 +215,23 @@ class Index:
         from lookalike.cluster.engine import stored_clusters
 
         return stored_clusters(self, by=by)
+
+    def rename_cluster(self, cluster_id: int, name: str, *, by: str = "face") -> None:
+        """Name a cluster (empty name: forget it). Names belong to the id, which re-clustering keeps."""
+        from lookalike.cluster.engine import check_by
+
+        check_by(by)
+        key = f"cluster-name:{by}:{int(cluster_id)}"
+        with self.catalog.transaction():
+            if name:
+                self.catalog.set_meta(key, name)
+            else:
+                self.catalog.db.execute("DELETE FROM meta WHERE key=?", (key,))
+
+    def cluster_names(self, *, by: str = "face") -> dict[int, str]:
+        prefix = f"cluster-name:{by}:"
+        return {int(k[len(prefix):]): v for k, v in self.catalog.db.execute(
+            "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))}
 
     def train_refiner(self, labels_csv: str | os.PathLike, *, by: str = "face", column: str | None = None,
                       epochs: int = 400):

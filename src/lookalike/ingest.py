@@ -159,6 +159,7 @@ def index_files(
     skip_dir: Path | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    min_size: int = 0,
 ) -> AddReport:
     """Index what is new or changed under `paths` and drop what vanished from them. Unchanged files
     (same key, size and mtime, every feature at its version) cost one stat: nothing is read."""
@@ -222,7 +223,11 @@ def index_files(
         items = []
         for base, res in results:
             row = dict(base, **res["row"])
-            items.append((row, res["features"]))
+            feats = res["features"]
+            if row["status"] == "ok" and min(row["width"], row["height"]) < min_size:
+                row.update(status="error", reason=f"{row['width']}x{row['height']} px, smaller than --min-size {min_size}")
+                feats = {}
+            items.append((row, feats))
             if row["status"] == "ok":
                 report.added += 1
             else:
