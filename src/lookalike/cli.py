@@ -86,6 +86,8 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders to ind
     from lookalike.features import registry
 
     feats, bys = _split(features), _split(cluster)
+    if not any(p.exists() or p.is_symlink() for p in paths):
+        fail(f"{', '.join(map(str, paths))}: no such file or folder")
     registry.check(feats)
     for by in bys:
         check_by(by)
@@ -120,6 +122,8 @@ def remove(paths: List[str] = typer.Argument(..., help="Files (any spelling of t
     """Forget files in the index (nothing on disk is touched); a folder forgets everything under it."""
     with _open(index) as idx:
         unknown = [p for p in paths if idx.remove([p]) == 0]
+    if len(unknown) == len(paths):
+        fail(f"not in the index: {', '.join(unknown)}")
     console.print(f"removed {len(paths) - len(unknown)}", highlight=False)
     for p in unknown:
         say_error(f"{p}: not in the index")
