@@ -64,11 +64,35 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders to ind
           features: List[str] = typer.Option([], "--features", help="Also compute these features now (see `lookalike info`)."),
           workers: Optional[int] = typer.Option(None, help="Decoding processes (default: one per core)."),
           cluster: List[str] = typer.Option([], "--cluster", help="Also cluster new files online by image, background "
-                                            "or face (by's clustered before are always kept up to date).")):
+                                            "or face (by's clustered before are always kept up to date)."),
+          vectors: Optional[str] = typer.Option(None, "--vectors", help="Vector store: faiss | milvus:FILE.db | "
+                                                "milvus://HOST:PORT. Kept in the index; on an existing index its "
+                                                "vectors move there from the catalog (nothing re-extracted)."),
+          engine: str = typer.Option("local", "--engine", help="Extraction: local (processes) or ray."),
+          ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster for --engine ray: auto "
+                                                    "or HOST:PORT (default: a local Ray with this machine's cores).")):
     """Index files incrementally: unchanged files are skipped, bad files recorded with a reason."""
+    from lookalike.errors import LookalikeError
+    from lookalike.store.vectors import IndexDamaged, check_store
+
+    try:
+        if engine not in ("local", "ray"):
+            raise ValueError(f"unknown engine {engine!r}: use local or ray")
+        if vectors:
+            check_store(vectors)
+    except ValueError as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2)
     with bars() as b, _open(index, b) as idx:
         rep = idx.add(paths, features=[f for x in features for f in x.split(",") if f], workers=workers,
-                      cluster=[c for x in cluster for c in x.split(",") if c])
+                      cluster=[c for x in cluster for c in x.split(",") if c], engine=engine, ray_address=ray_address)
+        if vectors:
+            try:
+                moved = idx.use_vectors(vectors)
+            except (LookalikeError, IndexDamaged) as e:
+                console.print(f"[red]error:[/] vector store {vectors}: {e}")
+                raise typer.Exit(2)
+            console.print(f"vectors in {vectors}: " + (", ".join(f"{n} {c}" for n, c in moved.items()) or "none yet"))
     console.print(f"added {rep.added}, unchanged {rep.unchanged}, byte copies {rep.copies}, failed {rep.failed}")
     for by, n in rep.clustered.items():
         console.print(f"  clustered online by {by}: {n} new items")
