@@ -80,10 +80,18 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders to ind
           min_size: int = typer.Option(0, "--min-size", min=0, help="Skip pictures whose short side is below this "
                                        "many pixels (icons, thumbnails); they are listed by `lookalike errors`."),
           watch: float = typer.Option(0, "--watch", min=0, help="Keep running: re-index every this many seconds "
-                                      "(unchanged files cost one stat each) until Ctrl-C.")):
+                                      "(unchanged files cost one stat each) until Ctrl-C."),
+          vectors: Optional[str] = typer.Option(None, "--vectors", help="Vector store: faiss | milvus:FILE.db | "
+                                                "milvus://HOST:PORT. Kept in the index; on an existing index its "
+                                                "vectors move there from the catalog (nothing re-extracted)."),
+          engine: str = typer.Option("local", "--engine", help="Extraction: local (processes) or ray."),
+          ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster for --engine ray: auto "
+                                                    "or HOST:PORT (default: a local Ray with this machine's cores).")):
     """Index files incrementally: unchanged files are skipped, vanished files dropped, bad files recorded."""
     from lookalike.cluster.engine import check_by
+    from lookalike.errors import LookalikeError
     from lookalike.features import registry
+    from lookalike.store.vectors import IndexDamaged, check_store
 
     feats, bys = _split(features), _split(cluster)
     if not any(p.exists() or p.is_symlink() for p in paths):
@@ -91,11 +99,25 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders to ind
     registry.check(feats)
     for by in bys:
         check_by(by)
+    if engine not in ("local", "ray"):
+        fail(f"unknown engine {engine!r}: use local or ray")
+    if vectors:
+        try:
+            check_store(vectors)
+        except ValueError as e:
+            fail(str(e))
     with bars() as b, _open(index, b, create=True) as idx:
         while True:
             rep = idx.add(paths, features=(HASHES_ONLY + feats) if hashes_only else feats, defaults=not hashes_only,
-                          workers=workers, cluster=bys, include=include, exclude=exclude, min_size=min_size)
+                          workers=workers, cluster=bys, include=include, exclude=exclude, min_size=min_size, engine=engine, ray_address=ray_address)
             _report_index(rep)
+            if vectors:
+                try:
+                    moved = idx.use_vectors(vectors)
+                except (LookalikeError, IndexDamaged) as e:
+                    fail(f"vector store {vectors}: {e}")
+                console.print(f"vectors in {vectors}: " + (", ".join(f"{n} {c}" for n, c in moved.items()) or "none yet"))
+                vectors = None
             if not watch:
                 break
             time.sleep(watch)

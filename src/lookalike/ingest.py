@@ -160,9 +160,12 @@ def index_files(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     min_size: int = 0,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> AddReport:
     """Index what is new or changed under `paths` and drop what vanished from them. Unchanged files
-    (same key, size and mtime, every feature at its version) cost one stat: nothing is read."""
+    (same key, size and mtime, every feature at its version) cost one stat: nothing is read.
+    engine "ray": extraction runs as Ray tasks (lookalike.raypool), the catalog is still written here."""
     report = AddReport()
     versions = {n: registry.get(n).version for n in features}
     todo: list[tuple[str, dict]] = []
@@ -219,7 +222,7 @@ def index_files(
     total = len(found.files)
     if progress:
         progress(done, total)
-    for results in _run(todo, features, workers=workers, chunk=chunk):
+    for results in _run(todo, features, workers=workers, chunk=chunk, engine=engine, ray_address=ray_address):
         items = []
         for base, res in results:
             row = dict(base, **res["row"])
@@ -275,12 +278,23 @@ def index_blobs(catalog: Catalog, items: list[tuple[str, bytes]], features: list
 
 
 def _run(todo: list[tuple[str, dict]], features: list[str], *, workers: int | None, chunk: int,
-         blobs: dict[str, bytes] | None = None):
-    """Yield [(base_row, result)] per chunk, from worker processes (or inline for one worker)."""
+         blobs: dict[str, bytes] | None = None, engine: str = "local", ray_address: str | None = None):
+    """Yield [(base_row, result)] per chunk, from worker processes (or inline for one worker), or from
+    Ray actors (engine "ray": paths go absolute, as Ray workers need not share our working folder)."""
     chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
-    tasks = [([(p, (blobs or {}).get(p)) for p, _ in c], features) for c in chunks]
     n = min(workers or config.workers(), max(1, len(chunks)))
-    for c, res in zip(chunks, parallel.imap(extract_chunk, tasks, workers=n, initializer=_init_worker, initargs=(1,))):
+    if engine == "ray" and chunks:
+        from lookalike import raypool
+
+        tasks = [([(os.path.abspath(p), None) for p, _ in c], features) for c in chunks]
+        results = raypool.imap(extract_chunk, tasks, workers=n, address=ray_address, initializer=_init_worker,
+                               initargs=(1,))
+    else:
+        tasks = [([(p, (blobs or {}).get(p)) for p, _ in c], features) for c in chunks]
+        results = parallel.imap(extract_chunk, tasks, workers=n, initializer=_init_worker, initargs=(1,))
+    for c, res in zip(chunks, results):
+        for (p, _), r in zip(c, res):
+            r["row"]["path"] = p  # the key as the caller spelled it
         yield [(b, r) for (_, b), r in zip(c, res)]
 
 
