@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from lookalike.risk.signals import Params, bg_strength, device_strength, time_closeness
+from lookalike.risk.signals import Params, device_strength, ramp, time_closeness
 
 EDGE = 0.5  # strength at which a link joins two applications into one case
 
@@ -21,7 +21,7 @@ def pair_strength(ev: dict, priv_a: float, priv_b: float, p: Params) -> float:
     if ev.get("same_applicant"):
         return 0.0
     tc = time_closeness(ev["days"], p)
-    g = bg_strength(ev, p) * tc * min(priv_a, priv_b)
+    g = ramp(ev.get("bg") or 0.0, p.case_bg_floor, p.case_bg_full) * tc * min(priv_a, priv_b)
     d, _ = device_strength(ev, p)
     d = d * tc if d >= 0.85 else 0.0  # device id / own MAC only: shared networks are not enough alone
     t = 1.0 if ev.get("phones") else 0.0

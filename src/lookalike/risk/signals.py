@@ -42,6 +42,8 @@ class Params:
     device_saturation: float = 1.0
     mac_busy: int = 3  # a MAC seen with this many device ids is shared hardware/spoofed: weighs less
     gps_close_m: float = 300.0
+    case_bg_floor: float = 0.7  # cases want surer background links: similar-looking rooms score 0.65-0.75
+    case_bg_full: float = 0.8
 
 
 @dataclass
@@ -124,8 +126,9 @@ def place(v: View) -> Signal:
                                            for c, ev in v.links(b).items() if c in nb or c == v.me))
     net_share = netted / len(members)
     span = max(days)
-    # far in time and never networked: a public place. Networks inside the group pull back towards private.
-    public = far * (1.0 - net_share)
+    # a group of applicants nobody links by a network is half public; spread over months, fully. Networks
+    # inside the group (a ring's shared /24s and phones) pull it back towards private.
+    public = (1.0 - net_share) * (0.5 + 0.5 * far)
     private = 1.0 - public
     facts = {"neighbours": len(nb), "far_share": round(far, 2), "networked_share": round(net_share, 2),
              "span_days": round(span, 1)}
@@ -141,7 +144,8 @@ def background(v: View, privacy: Signal) -> Signal:
     nb = bg_neighbours(v)
     close = {b: g * time_closeness(v.links()[b]["days"], v.p) for b, g in nb.items()}
     n = sum(close.values())
-    val = _saturate(n, v.p.bg_saturation) * privacy.value
+    # squared: a half-public group (nobody networked, nothing spread yet) counts a quarter
+    val = _saturate(n, v.p.bg_saturation) * privacy.value ** 2
     if val <= 0:
         return Signal(0.0, "", {"neighbours": len(nb)})
     best = max(close, key=close.get)
@@ -212,13 +216,14 @@ def walltext(v: View, me_wall: dict | None) -> Signal:
     return Signal(val, why, {"tokens": sorted(toks)})
 
 
-def scene(v: View, crowd_p99: float) -> Signal:
-    """Many applicants within days in front of one background, against what the history usually holds."""
+def scene(v: View, privacy: Signal, crowd: float) -> Signal:
+    """Many applicants within a month in front of one private background (a public place is crowded by
+    nature): more than `crowd` distinct applicants is unusual."""
     nb = [b for b, g in bg_neighbours(v).items() if g > 0.5 and v.links()[b]["days"] <= v.p.far_days]
     n = len({v.rows[b]["applicant_id"] for b in nb})
     if n < 2:
         return Signal(0.0)
-    val = ramp(n, max(1.0, crowd_p99), max(2.0, 3 * crowd_p99))
+    val = ramp(n, crowd, 3 * crowd) * privacy.value
     return Signal(val, f"{n} applicants in front of one background within a month" if val else "", {"applicants": n})
 
 
@@ -230,8 +235,8 @@ def face(v: View) -> Signal:
     return Signal(s, f"the same face under another applicant id (similarity {s:.2f})")
 
 
-def all_signals(v: View, *, wall: dict | None = None, crowd_p99: float = 1.0) -> dict[str, Signal]:
+def all_signals(v: View, *, wall: dict | None = None, crowd: float = 2.0) -> dict[str, Signal]:
     pl = place(v)
     return {"background": background(v, pl), "place": pl, "room_network": room_network(v), "device": device(v),
             "known_fraud_device": known_fraud_device(v), "walltext": walltext(v, wall),
-            "scene": scene(v, crowd_p99), "face": face(v)}
+            "scene": scene(v, pl, crowd), "face": face(v)}
