@@ -2,8 +2,9 @@
 
 The case graph keeps only strong links, so one public place or one busy carrier IP cannot chain unrelated
 rings: a shared private background within days (weighted by how private it looks from both ends), the
-same device id or a non-randomised MAC within days, or the same phone number on the wall. A shared IP or
-/24 alone, GPS, or an old link never joins two applications. Components of that graph with at least two
+same device id or a non-randomised MAC within days, the same phone number on the wall, or a shared IP or /24
+within days between two applications that are both risky on their own. A shared network between ordinary
+customers, GPS, or an old link never joins two applications. Components of that graph with at least two
 applications are cases; a component that holds two dense parts joined by one or two links is cut there
 (`refine`).
 """
@@ -17,15 +18,18 @@ from lookalike.risk.signals import Params, device_strength, ramp, time_closeness
 EDGE = 0.5  # strength at which a link joins two applications into one case
 
 
-def pair_strength(ev: dict, priv_a: float, priv_b: float, p: Params) -> float:
+def pair_strength(ev: dict, a: tuple[float, float], b: tuple[float, float], p: Params) -> float:
+    """Strength of one link for the case graph; a, b: (privacy of the background, risk) of its ends."""
     if ev.get("same_applicant"):
         return 0.0
     tc = time_closeness(ev["days"], p)
-    g = ramp(ev.get("bg") or 0.0, p.case_bg_floor, p.case_bg_full) * tc * min(priv_a, priv_b)
+    g = ramp(ev.get("bg") or 0.0, p.case_bg_floor, p.case_bg_full) * tc * min(a[0], b[0])
     d, _ = device_strength(ev, p)
-    d = d * tc if d >= 0.85 else 0.0  # device id / own MAC only: shared networks are not enough alone
+    # a device id or own MAC joins; a shared IP or /24 within days only between two risky applications (the
+    # two views of one ring's room share no background, but its network), never two ordinary customers
+    net = d >= 0.85 or (d >= 0.15 and min(a[1], b[1]) >= p.case_risk and ev["days"] <= p.close_days)
     t = 1.0 if ev.get("phones") else 0.0
-    return max(g, d, t)
+    return max(g, tc if net else 0.0, t)
 
 
 def components(nodes, edges: dict[int, set[int]]) -> list[list[int]]:
@@ -71,11 +75,12 @@ def refine(comp: list[int], edges: dict[int, set[int]]) -> list[list[int]]:
     return [sorted(c) for c in big] or [comp]
 
 
-def build_cases(adj: dict[int, dict[int, dict]], privacy: dict[int, float], p: Params) -> list[list[int]]:
+def build_cases(adj: dict[int, dict[int, dict]], nodes: dict[int, tuple[float, float]], p: Params) -> list[list[int]]:
+    """Cases from the links; nodes: {seq: (privacy of its background, risk)}."""
     edges: dict[int, set[int]] = defaultdict(set)
     for a, nb in adj.items():
         for b, ev in nb.items():
-            if pair_strength(ev, privacy.get(a, 1.0), privacy.get(b, 1.0), p) >= EDGE:
+            if pair_strength(ev, nodes.get(a, (1.0, 0.0)), nodes.get(b, (1.0, 0.0)), p) >= EDGE:
                 edges[a].add(b)
                 edges[b].add(a)
     out = []

@@ -210,15 +210,15 @@ class RiskEngine:
             sig = all_signals(v, wall=json.loads(rows[s]["wall"]) if rows[s]["wall"] else None)
             sig["background"].facts["cluster"] = self._cluster_stats(rows[s]["bg_cluster"])
             risk, why = fuse(sig, self.weights, self.model)
-            privacy[s] = sig["place"].value
+            privacy[s] = (sig["place"].value, risk)
             out.append((s, risk, why, {k: round(x.value, 4) for k, x in sig.items()}))
             if bar and (n % 50 == 0 or n == len(todo) - 1):
                 bar(n + 1, len(todo))
         with self.store.transaction():
             self.store.set_risk(out)
-        # privacy of neighbours not re-scored now: their stored signals
+        # neighbours not re-scored now: their stored privacy and risk
         for s in set(adj) - set(privacy):
-            privacy[s] = self._stored_signal(s, "place", 1.0)
+            privacy[s] = (self._stored_signal(s, "place", 1.0), self._stored_risk(s))
         self._rebuild_cases(adj, privacy, None if seqs is None else set(adj) | set(seqs))
 
     def _around(self, seqs: set[int]) -> set[int]:
@@ -228,6 +228,10 @@ class RiskEngine:
         for _ in range(2):
             ring |= {x for p in self.store.links_of(ring) for x in p}
         return ring
+
+    def _stored_risk(self, seq: int) -> float:
+        r = self.store.db.execute("SELECT COALESCE(risk, risk_at_submission) FROM scores WHERE seq=?", (seq,)).fetchone()
+        return float(r[0]) if r and r[0] is not None else 0.0
 
     def _stored_signal(self, seq: int, name: str, default: float) -> float:
         r = self.store.db.execute("SELECT signals FROM scores WHERE seq=?", (seq,)).fetchone()
@@ -243,13 +247,14 @@ class RiskEngine:
                 "devices": len({r[1] for r in rs if r[1]}), "subnets": len({r[2] for r in rs if r[2]}),
                 "span_days": round((max(ts) - min(ts)) / 86400.0, 1)}
 
-    def _rebuild_cases(self, adj: dict, privacy: dict, scope: set | None) -> None:
+    def _rebuild_cases(self, adj: dict, nodes: dict, scope: set | None) -> None:
+        """nodes: {seq: (privacy of its background, risk)}."""
         stored = self.store.cases_stored()
         if scope is not None:  # widen to whole stored cases, so a case is always rebuilt entirely
             touched = {stored[s] for s in scope if s in stored}
             scope = scope | {s for s, c in stored.items() if c in touched}
             adj = {a: {b: ev for b, ev in nb.items() if b in scope} for a, nb in adj.items() if a in scope}
-        groups = C.build_cases(adj, privacy, self.p)
+        groups = C.build_cases(adj, nodes, self.p)
         case_of, next_id = C.stable_ids(groups, stored, self.store.get("next_case", 1))
         clear = (set(stored) if scope is None else scope & set(stored)) - set(case_of)
         with self.store.transaction():

@@ -44,6 +44,7 @@ class Params:
     gps_close_m: float = 300.0
     case_bg_floor: float = 0.7  # cases want surer background links: similar-looking rooms score 0.65-0.75
     case_bg_full: float = 0.8
+    case_risk: float = 0.5  # a shared network joins two applications into a case only when both are this risky
 
 
 @dataclass
