@@ -32,7 +32,7 @@ from lookalike.features.background import BACKGROUND_FEATURES
 from lookalike.risk import cases as C
 from lookalike.risk.applications import Application, from_fields, read_applications
 from lookalike.risk.fusion import DEFAULT_WEIGHTS, fuse
-from lookalike.risk.links import find_links
+from lookalike.risk.links import FaceMemory, find_links
 from lookalike.risk.signals import Params, View, all_signals
 from lookalike.risk.store import RiskStore
 
@@ -86,13 +86,15 @@ class RiskEngine:
         self.model = None if weights else self.store.get("model")
         self.p = params or Params()
         self.skipped: list[tuple[str, str]] = []  # (application id, reason) of the last score_csv
+        self._faces = None  # FaceMemory, when the face signal is weighted
 
     def close(self) -> None:
         self.store.close()
 
     # -- features -----------------------------------------------------------------------------------
     def features(self) -> list[str]:
-        return list(BACKGROUND_FEATURES) + ([WALLTEXT] if self.walltext else [])
+        return (list(BACKGROUND_FEATURES) + ([WALLTEXT] if self.walltext else [])
+                + (["faces"] if self.weights.get("face", 0) > 0 else []))
 
     def _photo_facts(self, paths: list[str], progress: Progress = None) -> dict[str, tuple]:
         """Index these photos; {path: (file id | None, scene score, wall dict, error)}."""
@@ -140,7 +142,10 @@ class RiskEngine:
 
     def _score_new(self, seq: int) -> None:
         """Links of a freshly registered application to the earlier ones, and its risk at submission."""
-        links = find_links(self.index, self.store, seq)
+        if self.weights.get("face", 0) > 0 and self._faces is None:
+            self._faces = FaceMemory()
+            self._faces.load(self.index, self.store, before=seq)  # this application is added by find_links
+        links = find_links(self.index, self.store, seq, faces=self._faces)
         self.store.add_links(seq, links)
         me = self.store.rows([seq])[seq]
         visible = {s for s, in self.store.db.execute(

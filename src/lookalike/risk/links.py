@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from lookalike.risk.store import RiskStore, near_cells
 
 BG_MIN = 0.45  # background pairs kept as links (the mode's "weak evidence" cap; real links score >= 0.6)
@@ -48,8 +50,44 @@ def background_hits(index, file_id: int, k: int = BG_K) -> list[tuple[int, float
     return [h for h in mode.search(index, q, k + 1, 0.0) if h[0] != file_id][:k]
 
 
+class FaceMemory:
+    """The largest face of every application's photo (128-d embeddings, in memory), for identity reuse:
+    the same face under another applicant id. Only built when the face signal has a weight."""
+
+    threshold = 0.94  # cosine of dlib embeddings above which two faces count as one person (cluster BY face)
+
+    def __init__(self):
+        self.seqs: list[int] = []
+        self.X = np.zeros((0, 128), np.float32)
+
+    @staticmethod
+    def largest(faces) -> np.ndarray | None:
+        if not faces:
+            return None
+        f = max(faces, key=lambda r: (r.box[2] - r.box[0]) * (r.box[3] - r.box[1]))
+        return np.asarray(f.embedding, np.float32)
+
+    def load(self, index, store: RiskStore, before: int) -> None:
+        rows = store.db.execute("SELECT seq, file_id FROM applications WHERE file_id IS NOT NULL AND seq<? "
+                                "ORDER BY seq", (before,)).fetchall()
+        faces = index.feature_values([f for _, f in rows], "faces") if rows else {}
+        for s, f in rows:
+            self.add(s, self.largest(faces.get(f)))
+
+    def add(self, seq: int, emb: np.ndarray | None) -> None:
+        if emb is not None:
+            self.seqs.append(seq)
+            self.X = np.vstack([self.X, emb[None]])
+
+    def matches(self, emb: np.ndarray | None) -> dict[int, float]:
+        if emb is None or not len(self.seqs):
+            return {}
+        sims = self.X @ emb
+        return {self.seqs[i]: float(sims[i]) for i in np.flatnonzero(sims >= self.threshold)}
+
+
 def find_links(index, store: RiskStore, seq: int, *, known: set[int] | None = None,
-               bg_hits: list | None = None) -> dict[int, dict]:
+               bg_hits: list | None = None, faces: FaceMemory | None = None) -> dict[int, dict]:
     """Evidence between application `seq` and every earlier-stored application it shares something
     with ({other seq: evidence}). `known` limits the others (default: every stored application before it)."""
     me = store.rows([seq])[seq]
@@ -102,6 +140,14 @@ def find_links(index, store: RiskStore, seq: int, *, known: set[int] | None = No
                 if ok(s):
                     e = cand.setdefault(s, {})
                     e.setdefault("phones" if t in phones else "tokens", []).append(t)
+
+    # the same face under another applicant id (only when the face signal is weighted)
+    if faces is not None and me["file_id"] is not None:
+        emb = faces.largest(index.feature_values([me["file_id"]], "faces").get(me["file_id"]))
+        for s, sim in faces.matches(emb).items():
+            if ok(s):
+                cand.setdefault(s, {})["face"] = round(sim, 4)
+        faces.add(seq, emb)
 
     if not cand:
         return {}

@@ -233,7 +233,8 @@ def face(v: View) -> Signal:
     if not items:
         return Signal(0.0)
     s, b = max(items)
-    return Signal(s, f"the same face under another applicant id (similarity {s:.2f})")
+    return Signal(ramp(s, 0.92, 0.97), f"the same face under another applicant id (similarity {s:.2f})",
+                  {"similarity": s, "best": b})
 
 
 def all_signals(v: View, *, wall: dict | None = None, crowd: float = 2.0) -> dict[str, Signal]:
