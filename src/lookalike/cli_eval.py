@@ -116,3 +116,14 @@ def cluster_cmd(data: Path = DataOpt,
         console.print(f"[red]error:[/] {escape(str(e))}")
         raise typer.Exit(2)
     print(table(res))
+
+
+@eval_app.command("risk")
+def risk_cmd(data: Path = DataOpt, index: Optional[Path] = IndexOpt, workers: Optional[int] = WorkersOpt,
+             walltext: Optional[bool] = typer.Option(None, "--walltext/--no-walltext",
+                                                     help="Use the wall-text OCR (default: when installed)."),
+             fmt: Fmt = typer.Option(Fmt.table, "--format")):
+    """Fraud risk on a fraud-format set: ring recall at 1 %/5 % legit FPR (all, clean-device members, rings
+    with >= half above), ROC-AUC/AP, per-kind FP rates, later members by risk_at_submission, case pairwise
+    P/R/F1 and false pairs by kind, OCR phone recall; whole set and each half of its rings/places."""
+    _run("risk", fmt, data=data, index=index, workers=workers, walltext=walltext)
