@@ -68,7 +68,7 @@ BAD_INPUT = [
     ("search", "{photos}/bridge.jpg", "--min-score", "2", "--index", "{idx}"),
     ("search", "{photos}/bridge.jpg", "--index", "{idx}", "--format", "html"),
     ("search", "{photos}/bridge.jpg", "--index", "{idx}", "-o", "{root}/nodir/x.csv"),
-    ("dedup", "--mode", "face", "--index", "{idx}"),
+    ("dedup", "--mode", "faces", "--index", "{idx}"),
     ("dedup", "--threshold", "1.5", "--index", "{idx}"),
     ("dedup", "--keep", "newest", "--index", "{idx}"),
     ("dedup", "--action", "shred", "--index", "{idx}"),
