@@ -68,7 +68,7 @@ BAD_INPUT = [
     ("search", "{photos}/bridge.jpg", "--min-score", "2", "--index", "{idx}"),
     ("search", "{photos}/bridge.jpg", "--index", "{idx}", "--format", "html"),
     ("search", "{photos}/bridge.jpg", "--index", "{idx}", "-o", "{root}/nodir/x.csv"),
-    ("dedup", "--mode", "face", "--index", "{idx}"),
+    ("dedup", "--mode", "faces", "--index", "{idx}"),
     ("dedup", "--threshold", "1.5", "--index", "{idx}"),
     ("dedup", "--keep", "newest", "--index", "{idx}"),
     ("dedup", "--action", "shred", "--index", "{idx}"),
@@ -238,3 +238,59 @@ def test_docs_check_groups_aes_pdfs_and_loose_images(tmp_path):
     assert all(r.endswith("page 1,page 1") and ",sha256," in r for r in rows[1:])
     data = json.loads(run("docs", "check", tmp_path, "--format", "json").stdout)
     assert [len(g["members"]) for g in data["groups"]] == [4]
+
+
+def test_info_file_reads_exif(tmp_path, lib):
+    root, photos, idx = lib
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Canon", "EOS 5D"
+    exif.get_ifd(0x8769)[0x9003] = "2019:07:14 10:30:00"
+    gps = exif.get_ifd(0x8825)
+    gps.update({1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)})
+    shot = tmp_path / "shot.jpg"
+    Image.open(DEMO / "bridge.jpg").save(shot, exif=exif)
+    data = json.loads(run("info", shot, "--index", idx).stdout)
+    assert data["indexed"] is False and data["date"] == "2019-07-14T10:30:00" and data["camera"] == "Canon EOS 5D"
+    assert data["gps"] == [pytest.approx(48.858056, abs=1e-4), pytest.approx(2.294444, abs=1e-4)]
+    data = json.loads(run("info", photos / "bridge.jpg", "--index", idx).stdout)
+    assert data["indexed"] and data["status"] == "ok" and data["width"] > 0 and "phash8" in data["features"]
+
+
+def test_ctrl_c_during_index_says_rerun_resumes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for n, p in enumerate(sorted(DEMO.glob("*.jpg")) * 30):
+        shutil.copy(p, photos / f"{n:03d}_{p.name}")
+        with open(photos / f"{n:03d}_{p.name}", "ab") as f:
+            f.write(bytes([n % 256]))  # no byte copies: every file decoded
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    proc = subprocess.Popen([sys.executable, "-m", "lookalike.cli", "index", str(photos), "--index", str(tmp_path / "idx"),
+                             "--workers", "2", "--hashes-only"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not _indexed_some(tmp_path / "idx" / "catalog.sqlite"):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)  # mid-run: some chunks written, most not
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (proc.returncode, err[-2000:])
+    assert "Traceback" not in err and "run the same command again to resume" in err, err[-2000:]
+    assert 0 < _indexed_some(tmp_path / "idx" / "catalog.sqlite") < 690  # resuming: test_index.py (kill -9)
+
+
+def _indexed_some(db_path) -> int:
+    import sqlite3
+
+    if not db_path.exists():
+        return 0
+    try:
+        with sqlite3.connect(db_path, timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+    except sqlite3.Error:
+        return 0

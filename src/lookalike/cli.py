@@ -166,7 +166,7 @@ def prune(index: Optional[Path] = IndexOpt):
 
 @app.command()
 def search(queries: List[Path] = typer.Argument(..., help="Query images."),
-           mode: str = typer.Option("copy", help="exact | hash | copy | similar | background"),
+           mode: str = typer.Option("copy", help="exact | hash | copy | similar | background | face (the same person)"),
            k: int = typer.Option(10, "-k", min=1, help="Results per query."),
            min_score: Optional[float] = typer.Option(None, min=0.0, max=1.0,
                                                      help="Drop results scoring below this (default: the mode's threshold)."),
@@ -203,7 +203,7 @@ def search(queries: List[Path] = typer.Argument(..., help="Query images."),
 
 
 @app.command()
-def dedup(mode: str = typer.Option("copy", help="exact | hash | copy | similar | background"),
+def dedup(mode: str = typer.Option("copy", help="exact | hash | copy | similar | background | face"),
           threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0,
                                                     help="Score threshold (default: the mode's documented one)."),
           keep: str = typer.Option("best", help="Which member of a group to keep: best (highest resolution, then "

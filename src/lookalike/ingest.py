@@ -75,15 +75,15 @@ def scan(paths: Iterable[str | os.PathLike], *, skip_dir: Path | None = None, in
         if os.path.isdir(p):
             for root, dirs, files in os.walk(p, followlinks=False):
                 rel = os.path.relpath(root, p)
-                key_dir = key if rel == "." else os.path.join(key, rel)
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.join(key_dir, d) != skip)
+                key_dir = (key if rel == "." else os.path.join(key, rel)) + os.sep
+                root += "" if root.endswith(os.sep) else os.sep
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and key_dir + d != skip)
                 for f in sorted(files):
-                    ext = os.path.splitext(f)[1].lower()
+                    ext = f[f.rfind("."):].lower() if "." in f else ""
                     if f.startswith(".") or ext in NOT_IMAGES or ext in SIDECARS:
                         continue
-                    path = os.path.join(root, f)
-                    if wanted(path, f):
-                        out.files.append((path, os.path.join(key_dir, f)))
+                    if not (include or exclude) or wanted(root + f, f):
+                        out.files.append((root + f, key_dir + f))
         elif os.path.lexists(p):
             out.files.append((p, key))
         else:
@@ -173,7 +173,7 @@ def index_files(
     found = scan(paths, skip_dir=skip_dir, include=include, exclude=exclude)
     report.missing = found.missing
     known = catalog.stat_rows()
-    complete = catalog.complete_ids(versions)
+    incomplete = catalog.incomplete_ids(versions)
     seen: set[str] = set()
     unchanged: set[str] = set()  # keys known to exist now (the vanished-file check skips them)
     done = 0
@@ -194,7 +194,7 @@ def index_files(
                 pass  # vanished since the scan: nothing to record
             continue
         old = known.get(key)
-        if old and old[1] == st.st_size and old[2] == st.st_mtime_ns and (old[3] == "error" or old[0] in complete):
+        if old and old[1] == st.st_size and old[2] == st.st_mtime_ns and (old[3] == "error" or old[0] not in incomplete):
             report.unchanged += 1
             unchanged.add(key)
             done += 1
