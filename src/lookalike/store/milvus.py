@@ -146,14 +146,15 @@ class MilvusVectorIndex:
     # -- changes ---------------------------------------------------------------------------
 
     def add(self, ids, X) -> None:
-        """Add vectors under new ids (an existing id is overwritten: Milvus upserts by primary key)."""
+        """Add vectors under new ids (remove an id first to replace its vector). insert, not upsert:
+        an upsert is a delete + insert, and lite checks every tombstone on every search."""
         ids, X = _ids(ids), _vectors(X, self.dim)
         if len(ids) != len(X):
             raise ValueError(f"{len(ids)} ids for {len(X)} vectors")
         step = max(1, _INSERT_BYTES // (4 * self.dim))
         for s in range(0, len(ids), step):
             rows = [{"id": int(i), "v": x} for i, x in zip(ids[s : s + step], X[s : s + step])]
-            self._c.upsert(self.collection, rows)
+            self._c.insert(self.collection, rows)
         if len(ids):
             self._c.flush(self.collection)  # out of the memtable (always brute force) into indexed segments
 
