@@ -115,6 +115,12 @@ def test_cli_vectors_option(tmp_path):
     assert r.exit_code == 2 and "unknown vector store" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(app, ["index", str(DEMO / "bridge.jpg"), "--index", str(tmp_path), "--engine", "spark"])
     assert r.exit_code == 2 and "unknown engine" in r.output
+    # an unreachable server: one line, exit 2, and the index keeps its working store
+    r = CliRunner().invoke(app, ["index", str(DEMO / "bridge.jpg"), "--index", str(tmp_path),
+                                 "--vectors", "milvus://127.0.0.1:1"])
+    assert r.exit_code == 2 and "cannot open Milvus" in r.output and "Traceback" not in r.output
+    with Index.open(tmp_path) as idx:
+        assert idx.vector_store == "faiss" and idx.info()["files_ok"] == 1
 
 
 # -- Ray extraction ------------------------------------------------------------------------------------------

@@ -293,16 +293,17 @@ class Index:
             check_store(store)
         except ValueError as e:
             raise BadInput(str(e)) from None
-        self.catalog.set_meta("vectors", store)
         have = dict(self.catalog.db.execute("SELECT name, COUNT(*) FROM features GROUP BY name"))
-        return {n: self.vectors(n).ntotal for n in VECTOR_FEATURES if have.get(n)}
+        moved = {n: self.vectors(n, store=store).ntotal for n in VECTOR_FEATURES if have.get(n)}
+        self.catalog.set_meta("vectors", store)  # only once the new store holds everything
+        return moved
 
-    def vectors(self, name: str):
+    def vectors(self, name: str, *, store: str | None = None):
         """The vector index of float feature `name` in the chosen store, rebuilt from the catalog when stale."""
         from lookalike.store.vectors import open_store
 
         ex = registry.get(name)
-        store = self.vector_store
+        store = store or self.vector_store
 
         def build():
             def loader():

@@ -6,13 +6,18 @@ clustering run unchanged on either. One collection per float feature: int64 prim
 catalog's file id) and a FLOAT_VECTOR `v`.
 
 Traps, measured (benchmarks/bench_vectors.py --lite-types, README "Scale: Milvus and Ray"):
-- milvus-lite 3.x is pure Python (an in-process gRPC server over parquet segments). It has no
-  binary vectors (perceptual hashes stay in store/hamming.py, exact), and what it builds is not
-  what the index type says: FLAT/BRUTE_FORCE are NumPy brute force, AUTOINDEX is faiss HNSW,
-  IVF_PQ/DISKANN/SCANN are accepted at create time and fail at the first search, and rows not yet
-  flushed (the memtable, up to 128 MB) are always brute force. Segments hold <= 100 k rows, each
-  with its own index, searched one after another.
+- milvus-lite 3.x is pure Python (an in-process gRPC server over parquet segments), not Milvus.
+  It has no binary vectors: perceptual hashes stay in store/hamming.py (exact).
+- Whatever the index type, every search call first walks every stored row in Python (primary-key
+  dedup and delete masks, ~5-15 us a row): a search costs O(n) before any index is touched, so
+  lite is brute force in effect. The index is only built when a collection is loaded: segments
+  flushed after that are brute-force (NumPy) until the next load. FLAT is NumPy brute force;
+  AUTOINDEX is faiss HNSW; IVF_PQ, DISKANN, SCANN are accepted at create time and fail later.
+  Hence FLAT on lite (exact, nothing to build: an HNSW load took 133 s for 20 k x 256-d here and
+  saved ~5 % of a query) and large query batches (the per-call walk is paid once per batch).
 - A lite file is a folder locked by one process at a time: a second process gets a clear error.
+On a Milvus server the index is HNSW (M 16, efConstruction 128, ef 128): built by the server as
+segments seal, no Python walk; see docs/scale.md for sizes.
 """
 
 from __future__ import annotations
@@ -28,13 +33,11 @@ from lookalike.store.vectors import IndexDamaged, _ids, _vectors
 
 __all__ = ["MilvusVectorIndex", "client", "parse_uri", "DEFAULT_INDEX"]
 
-# index type per kind of store: HNSW on both. On lite, AUTOINDEX is HNSW too and IVF_FLAT builds
-# and searches slower at our sizes (bench_vectors.py --lite-types); on a server HNSW is the usual
-# in-memory choice up to ~100 M x 256-d per node group (docs/scale.md).
-DEFAULT_INDEX = {"lite": ("HNSW", {"M": 16, "efConstruction": 128}), "server": ("HNSW", {"M": 16, "efConstruction": 128})}
+# index type per kind of store (see the module docstring for why FLAT on lite)
+DEFAULT_INDEX = {"lite": ("FLAT", {}), "server": ("HNSW", {"M": 16, "efConstruction": 128})}
 SEARCH_EF = 128  # HNSW search breadth: recall@10 >= 0.99 on bench_vectors' clustered data
 _INSERT_BYTES = 16 << 20  # rows per insert call: well under gRPC's 64 MB message limit
-_QUERY_BATCH = 256  # queries per search call
+_QUERY_BATCH = 1024  # queries per search call: lite pays an O(n) Python walk per call
 _MAX_LIMIT = 16384  # Milvus caps top-k (and range-search limits) at 16384
 
 _clients: dict[str, object] = {}
@@ -143,14 +146,15 @@ class MilvusVectorIndex:
     # -- changes ---------------------------------------------------------------------------
 
     def add(self, ids, X) -> None:
-        """Add vectors under new ids (an existing id is overwritten: Milvus upserts by primary key)."""
+        """Add vectors under new ids (remove an id first to replace its vector). insert, not upsert:
+        an upsert is a delete + insert, and lite checks every tombstone on every search."""
         ids, X = _ids(ids), _vectors(X, self.dim)
         if len(ids) != len(X):
             raise ValueError(f"{len(ids)} ids for {len(X)} vectors")
         step = max(1, _INSERT_BYTES // (4 * self.dim))
         for s in range(0, len(ids), step):
             rows = [{"id": int(i), "v": x} for i, x in zip(ids[s : s + step], X[s : s + step])]
-            self._c.upsert(self.collection, rows)
+            self._c.insert(self.collection, rows)
         if len(ids):
             self._c.flush(self.collection)  # out of the memtable (always brute force) into indexed segments
 
@@ -172,7 +176,8 @@ class MilvusVectorIndex:
                                       output_fields=["id"], search_params={"metric_type": "IP", "params": params})
 
     def _params(self, k: int) -> dict:
-        return {"ef": max(SEARCH_EF, k)} if self.index_type.upper().startswith("HNSW") else {"nprobe": 32}
+        t = self.index_type.upper()
+        return {"ef": max(SEARCH_EF, k)} if t.startswith("HNSW") or t == "AUTOINDEX" else {"nprobe": 32}
 
     def search(self, Q, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k by inner product: (sims float32 (nq, k), ids int64 (nq, k)); missing slots: -inf, -1."""
