@@ -25,11 +25,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 
 
 def ramp(x: float, lo: float, hi: float) -> float:
-    return float(np.clip((x - lo) / (hi - lo), 0.0, 1.0))
+    return min(1.0, max(0.0, (x - lo) / (hi - lo)))
 
 
 @dataclass
@@ -111,7 +110,8 @@ def _saturate(x: float, k: float) -> float:
 
 
 def bg_neighbours(v: View, s: int | None = None) -> dict[int, float]:
-    return {b: bg_strength(ev, v.p) for b, ev in v.links(s).items() if bg_strength(ev, v.p) > 0}
+    out = {b: bg_strength(ev, v.p) for b, ev in v.links(s).items()}
+    return {b: g for b, g in out.items() if g > 0}
 
 
 def place(v: View) -> Signal:
@@ -149,7 +149,7 @@ def background(v: View, privacy: Signal) -> Signal:
     val = _saturate(n, v.p.bg_saturation) * privacy.value ** 2
     if val <= 0:
         return Signal(0.0, "", {"neighbours": len(nb)})
-    best = max(close, key=close.get)
+    best = max(close, key=lambda b: (close[b], v.links()[b]["bg"], -b))  # ties: the same one in every pass
     ev = v.links()[best]
     why = (f"same background as {sum(1 for x in close.values() if x > 0.3)} other applicant(s) within days "
            f"(best score {ev['bg']:.2f}, {ev['days']:.1f} days apart)")
@@ -180,7 +180,7 @@ def device(v: View) -> Signal:
             items.append((s * time_closeness(ev["days"], v.p), what, ev["days"], b))
     if not items:
         return Signal(0.0)
-    items.sort(key=lambda t: -t[0])
+    items.sort(key=lambda t: (-t[0], t[2], t[3]))
     val = _noisy_or(x[0] for x in items)
     s, what, days, b = items[0]
     n = sum(1 for x in items if x[0] > 0)
@@ -195,7 +195,7 @@ def known_fraud_device(v: View) -> Signal:
     for b, ev in v.links().items():
         if b in v.fraud:
             s, what = device_strength(ev, v.p)
-            best = max(best, (s, what))
+            best = max(best, (s, what))  # ties: the same one in every pass (by text)
     return Signal(best[0], f"shares {best[1]} with a confirmed fraud case" if best[0] else "")
 
 
@@ -232,7 +232,7 @@ def face(v: View) -> Signal:
     items = [(ev.get("face", 0.0), b) for b, ev in v.links().items() if ev.get("face")]
     if not items:
         return Signal(0.0)
-    s, b = max(items)
+    s, b = max(items, key=lambda t: (t[0], -t[1]))
     return Signal(ramp(s, 0.92, 0.97), f"the same face under another applicant id (similarity {s:.2f})",
                   {"similarity": s, "best": b})
 
