@@ -41,6 +41,7 @@ class Params:
     device_saturation: float = 1.0
     mac_busy: int = 3  # a MAC seen with this many device ids is shared hardware/spoofed: weighs less
     gps_close_m: float = 300.0
+    nat_far_m: float = 2000.0  # a shared IP or /24 from further apart than this counts half (carrier NAT)
     case_bg_floor: float = 0.7  # cases want surer background links: similar-looking rooms score 0.65-0.75
     case_bg_full: float = 0.8
     case_risk: float = 0.5  # a shared network joins two applications into a case only when both are this risky
@@ -69,11 +70,13 @@ def device_strength(ev: dict, p: Params) -> tuple[float, str]:
             w *= 0.4
         s = max(s, w)
         parts.append("randomised MAC" if ev.get("mac_local") else "MAC")
-    if ev.get("ip"):
-        s, parts = max(s, 0.35), parts + ["IP"]
-    elif ev.get("subnet"):
-        s, parts = max(s, 0.2), parts + ["/24"]
     gps = ev.get("gps_m")
+    # a network shared from kilometres apart is a carrier's NAT pool, not one home or office
+    net = 0.5 if gps is not None and gps > p.nat_far_m else 1.0
+    if ev.get("ip"):
+        s, parts = max(s, 0.35 * net), parts + ["IP"]
+    elif ev.get("subnet"):
+        s, parts = max(s, 0.2 * net), parts + ["/24"]
     if parts and gps is not None and gps <= p.gps_close_m:
         s = min(1.0, s + 0.15)
         parts.append(f"GPS {gps:.0f} m")
