@@ -86,6 +86,7 @@ class RiskEngine:
         self.model = None if weights else self.store.get("model")
         self.p = params or Params()
         self.skipped: list[tuple[str, str]] = []  # (application id, reason) of the last score_csv
+        self.rejected: list[tuple[str, str]] = []
         self._faces = None  # FaceMemory, when the face signal is weighted
 
     def close(self) -> None:
@@ -281,6 +282,7 @@ class RiskEngine:
         re-score what they touch. Returns the CSV's valid applications; problems are in `self.skipped`."""
         res = read_applications(path)
         self.skipped = list(res.skipped)
+        self.rejected = list(res.skipped)  # rows not scored at all (the rest of `skipped` are field/photo problems)
         new = [a for a in res.applications if self.store.seq_of(a.application_id) is None]
         facts = self._photo_facts([a.photo for a in new if a.photo and Path(a.photo).exists()], progress)
         bar = progress("Scoring applications") if progress else None
