@@ -41,6 +41,8 @@ class Params:
     device_saturation: float = 1.0
     mac_busy: int = 3  # a MAC seen with this many device ids is shared hardware/spoofed: weighs less
     gps_close_m: float = 300.0
+    public_below: float = 0.3  # privacy (see place) at or below which a shared background counts nothing ...
+    private_above: float = 0.9  # ... and above which it counts fully
     nat_far_m: float = 2000.0  # a shared IP or /24 from further apart than this counts half (carrier NAT)
     case_bg_floor: float = 0.7  # cases want surer background links: similar-looking rooms score 0.65-0.75
     case_bg_full: float = 0.8
@@ -81,6 +83,13 @@ def device_strength(ev: dict, p: Params) -> tuple[float, str]:
         s = min(1.0, s + 0.15)
         parts.append(f"GPS {gps:.0f} m")
     return s, " + ".join(parts)
+
+
+def private_weight(privacy: float, p: Params) -> float:
+    """How much a shared background counts given its privacy: nothing for a public-looking group (<= 0.3),
+    a third for a group nobody networks yet (0.5: e.g. a ring's second applicant on a clean phone), fully
+    for a networked group within days (>= 0.9)."""
+    return ramp(privacy, p.public_below, p.private_above)
 
 
 def bg_strength(ev: dict, p: Params) -> float:
@@ -148,8 +157,7 @@ def background(v: View, privacy: Signal) -> Signal:
     nb = bg_neighbours(v)
     close = {b: g * time_closeness(v.links()[b]["days"], v.p) for b, g in nb.items()}
     n = sum(close.values())
-    # squared: a half-public group (nobody networked, nothing spread yet) counts a quarter
-    val = _saturate(n, v.p.bg_saturation) * privacy.value ** 2
+    val = _saturate(n, v.p.bg_saturation) * private_weight(privacy.value, v.p)
     if val <= 0:
         return Signal(0.0, "", {"neighbours": len(nb)})
     best = max(close, key=lambda b: (close[b], v.links()[b]["bg"], -b))  # ties: the same one in every pass
@@ -227,7 +235,7 @@ def scene(v: View, privacy: Signal, crowd: float) -> Signal:
     n = len({v.rows[b]["applicant_id"] for b in nb})
     if n < 2:
         return Signal(0.0)
-    val = ramp(n, crowd, 3 * crowd) * privacy.value
+    val = ramp(n, crowd, 3 * crowd) * private_weight(privacy.value, v.p)
     return Signal(val, f"{n} applicants in front of one background within a month" if val else "", {"applicants": n})
 
 
