@@ -62,7 +62,7 @@ def score_cmd(applications: Path = typer.Argument(..., help="Applications CSV (f
             idx, eng = _engine(index, b)
             try:
                 results = eng.score_csv(applications, progress=b)
-                skipped = eng.skipped
+                skipped, rejected = eng.skipped, eng.rejected
             finally:
                 eng.close()
                 idx.close()
@@ -86,9 +86,9 @@ def score_cmd(applications: Path = typer.Argument(..., help="Applications CSV (f
         if out:
             fh.close()
             console.print(f"wrote {out}")
-    n_bad = sum(1 for a, _ in skipped if a not in {r.application_id for r in results})
+    n_bad = len(rejected)
     console.print(f"scored {len(results)} applications, {sum(1 for r in results if r.case is not None)} in cases; "
-                  f"{n_bad} skipped")
+                  f"{n_bad} rows skipped")
     if n_bad and not results:
         raise typer.Exit(1)
 

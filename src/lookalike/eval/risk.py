@@ -202,7 +202,7 @@ def eval_risk(data: str | os.PathLike, *, index: str | os.PathLike | None = None
             eng = RiskEngine(idx, weights=weights, walltext=walltext)
             scored = eng.score_csv(root / "applications.csv", progress=progress)
             secs = time.perf_counter() - t0
-            ocr = ocr_phone_recall(root, idx)
+            ocr = ocr_phone_recall(root, idx) if eng.walltext else None
             eng.close()
     results = {s.application_id: s.to_dict() for s in scored}
     out = {"task": "risk", "data": str(root), "seconds": round(secs, 1), "skipped": len(eng.skipped),

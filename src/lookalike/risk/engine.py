@@ -86,6 +86,7 @@ class RiskEngine:
         self.model = None if weights else self.store.get("model")
         self.p = params or Params()
         self.skipped: list[tuple[str, str]] = []  # (application id, reason) of the last score_csv
+        self.rejected: list[tuple[str, str]] = []
         self._faces = None  # FaceMemory, when the face signal is weighted
 
     def close(self) -> None:
@@ -198,41 +199,44 @@ class RiskEngine:
 
     # -- retrospective ----------------------------------------------------------------------------------
     def rescore(self, seqs: set[int] | None = None, progress: Progress = None) -> None:
-        """Re-score `seqs` (default: all) with everything known, then rebuild the cases touching them."""
-        all_links = self.store.links_of(None if seqs is None else self._around(seqs))
+        """The retrospective pass: re-score with everything known the applications `seqs` touch (them and
+        their neighbours; default: all), then rebuild the cases touching them."""
+        if seqs is None:
+            links, todo = self.store.links_of(None), None
+        else:
+            hop1 = self._hop(set(seqs))
+            hop2 = self._hop(hop1)  # place / room_network of a neighbour read the links among its neighbours
+            links = {k: ev for k, ev in self.store.links_of(hop2).items() if k[0] in hop2 and k[1] in hop2}
+            todo = hop1
         adj: dict[int, dict[int, dict]] = defaultdict(dict)
-        for (a, b), ev in all_links.items():
+        for (a, b), ev in links.items():
             if not ev.get("same_applicant"):
                 adj[a][b] = ev
                 adj[b][a] = ev
-        rows = self.store.rows(None if seqs is None else set(adj) | set(seqs))
-        todo = sorted(rows if seqs is None else seqs)
+        rows = self.store.rows(None if todo is None else set(adj) | todo)
+        todo = sorted(rows if todo is None else todo)
         fraud = self._fraud_seqs()
-        out, privacy = [], {}
+        out, nodes = [], {}
         bar = progress("Re-scoring") if progress else None
         for n, s in enumerate(todo):
             v = View(s, rows, adj, fraud, self.p)
             sig = all_signals(v, wall=json.loads(rows[s]["wall"]) if rows[s]["wall"] else None)
             sig["background"].facts["cluster"] = self._cluster_stats(rows[s]["bg_cluster"])
             risk, why = fuse(sig, self.weights, self.model)
-            privacy[s] = (sig["place"].value, risk)
+            nodes[s] = (sig["place"].value, risk)
             out.append((s, risk, why, {k: round(x.value, 4) for k, x in sig.items()}))
             if bar and (n % 50 == 0 or n == len(todo) - 1):
                 bar(n + 1, len(todo))
         with self.store.transaction():
             self.store.set_risk(out)
-        # neighbours not re-scored now: their stored privacy and risk
-        for s in set(adj) - set(privacy):
-            privacy[s] = (self._stored_signal(s, "place", 1.0), self._stored_risk(s))
-        self._rebuild_cases(adj, privacy, None if seqs is None else set(adj) | set(seqs))
+        # applications not re-scored now: their stored privacy and risk
+        for s in set(adj) - set(nodes):
+            nodes[s] = (self._stored_signal(s, "place", 1.0), self._stored_risk(s))
+        self._rebuild_cases(adj, nodes, None if seqs is None else set(adj) | set(todo))
 
-    def _around(self, seqs: set[int]) -> set[int]:
-        """The applications whose full risk can change when `seqs` arrive: them, their neighbours and the
-        neighbours' neighbours (the place and room signals read two hops)."""
-        ring = set(seqs)
-        for _ in range(2):
-            ring |= {x for p in self.store.links_of(ring) for x in p}
-        return ring
+    def _hop(self, seqs: set[int]) -> set[int]:
+        """seqs and every application linked to one of them."""
+        return set(seqs) | {x for pair in self.store.links_of(seqs) for x in pair}
 
     def _stored_risk(self, seq: int) -> float:
         r = self.store.db.execute("SELECT COALESCE(risk, risk_at_submission) FROM scores WHERE seq=?", (seq,)).fetchone()
@@ -258,7 +262,13 @@ class RiskEngine:
         if scope is not None:  # widen to whole stored cases, so a case is always rebuilt entirely
             touched = {stored[s] for s in scope if s in stored}
             scope = scope | {s for s, c in stored.items() if c in touched}
-            adj = {a: {b: ev for b, ev in nb.items() if b in scope} for a, nb in adj.items() if a in scope}
+            adj = defaultdict(dict)
+            for (a, b), ev in self.store.links_of(scope).items():
+                if a in scope and b in scope and not ev.get("same_applicant"):
+                    adj[a][b] = ev
+                    adj[b][a] = ev
+            nodes = {**{s: (self._stored_signal(s, "place", 1.0), self._stored_risk(s)) for s in scope - set(nodes)},
+                     **nodes}
         groups = C.build_cases(adj, nodes, self.p)
         case_of, next_id = C.stable_ids(groups, stored, self.store.get("next_case", 1))
         clear = (set(stored) if scope is None else scope & set(stored)) - set(case_of)
@@ -272,6 +282,7 @@ class RiskEngine:
         re-score what they touch. Returns the CSV's valid applications; problems are in `self.skipped`."""
         res = read_applications(path)
         self.skipped = list(res.skipped)
+        self.rejected = list(res.skipped)  # rows not scored at all (the rest of `skipped` are field/photo problems)
         new = [a for a in res.applications if self.store.seq_of(a.application_id) is None]
         facts = self._photo_facts([a.photo for a in new if a.photo and Path(a.photo).exists()], progress)
         bar = progress("Scoring applications") if progress else None

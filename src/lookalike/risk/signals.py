@@ -25,11 +25,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 
 
 def ramp(x: float, lo: float, hi: float) -> float:
-    return float(np.clip((x - lo) / (hi - lo), 0.0, 1.0))
+    return min(1.0, max(0.0, (x - lo) / (hi - lo)))
 
 
 @dataclass
@@ -42,6 +41,9 @@ class Params:
     device_saturation: float = 1.0
     mac_busy: int = 3  # a MAC seen with this many device ids is shared hardware/spoofed: weighs less
     gps_close_m: float = 300.0
+    public_below: float = 0.3  # privacy (see place) at or below which a shared background counts nothing ...
+    private_above: float = 0.9  # ... and above which it counts fully
+    nat_far_m: float = 2000.0  # a shared IP or /24 from further apart than this counts half (carrier NAT)
     case_bg_floor: float = 0.7  # cases want surer background links: similar-looking rooms score 0.65-0.75
     case_bg_full: float = 0.8
     case_risk: float = 0.5  # a shared network joins two applications into a case only when both are this risky
@@ -70,15 +72,24 @@ def device_strength(ev: dict, p: Params) -> tuple[float, str]:
             w *= 0.4
         s = max(s, w)
         parts.append("randomised MAC" if ev.get("mac_local") else "MAC")
-    if ev.get("ip"):
-        s, parts = max(s, 0.35), parts + ["IP"]
-    elif ev.get("subnet"):
-        s, parts = max(s, 0.2), parts + ["/24"]
     gps = ev.get("gps_m")
+    # a network shared from kilometres apart is a carrier's NAT pool, not one home or office
+    net = 0.5 if gps is not None and gps > p.nat_far_m else 1.0
+    if ev.get("ip"):
+        s, parts = max(s, 0.35 * net), parts + ["IP"]
+    elif ev.get("subnet"):
+        s, parts = max(s, 0.2 * net), parts + ["/24"]
     if parts and gps is not None and gps <= p.gps_close_m:
         s = min(1.0, s + 0.15)
         parts.append(f"GPS {gps:.0f} m")
     return s, " + ".join(parts)
+
+
+def private_weight(privacy: float, p: Params) -> float:
+    """How much a shared background counts given its privacy: nothing for a public-looking group (<= 0.3),
+    a third for a group nobody networks yet (0.5: e.g. a ring's second applicant on a clean phone), fully
+    for a networked group within days (>= 0.9)."""
+    return ramp(privacy, p.public_below, p.private_above)
 
 
 def bg_strength(ev: dict, p: Params) -> float:
@@ -111,7 +122,8 @@ def _saturate(x: float, k: float) -> float:
 
 
 def bg_neighbours(v: View, s: int | None = None) -> dict[int, float]:
-    return {b: bg_strength(ev, v.p) for b, ev in v.links(s).items() if bg_strength(ev, v.p) > 0}
+    out = {b: bg_strength(ev, v.p) for b, ev in v.links(s).items()}
+    return {b: g for b, g in out.items() if g > 0}
 
 
 def place(v: View) -> Signal:
@@ -145,11 +157,10 @@ def background(v: View, privacy: Signal) -> Signal:
     nb = bg_neighbours(v)
     close = {b: g * time_closeness(v.links()[b]["days"], v.p) for b, g in nb.items()}
     n = sum(close.values())
-    # squared: a half-public group (nobody networked, nothing spread yet) counts a quarter
-    val = _saturate(n, v.p.bg_saturation) * privacy.value ** 2
+    val = _saturate(n, v.p.bg_saturation) * private_weight(privacy.value, v.p)
     if val <= 0:
         return Signal(0.0, "", {"neighbours": len(nb)})
-    best = max(close, key=close.get)
+    best = max(close, key=lambda b: (close[b], v.links()[b]["bg"], -b))  # ties: the same one in every pass
     ev = v.links()[best]
     why = (f"same background as {sum(1 for x in close.values() if x > 0.3)} other applicant(s) within days "
            f"(best score {ev['bg']:.2f}, {ev['days']:.1f} days apart)")
@@ -180,7 +191,7 @@ def device(v: View) -> Signal:
             items.append((s * time_closeness(ev["days"], v.p), what, ev["days"], b))
     if not items:
         return Signal(0.0)
-    items.sort(key=lambda t: -t[0])
+    items.sort(key=lambda t: (-t[0], t[2], t[3]))
     val = _noisy_or(x[0] for x in items)
     s, what, days, b = items[0]
     n = sum(1 for x in items if x[0] > 0)
@@ -195,7 +206,7 @@ def known_fraud_device(v: View) -> Signal:
     for b, ev in v.links().items():
         if b in v.fraud:
             s, what = device_strength(ev, v.p)
-            best = max(best, (s, what))
+            best = max(best, (s, what))  # ties: the same one in every pass (by text)
     return Signal(best[0], f"shares {best[1]} with a confirmed fraud case" if best[0] else "")
 
 
@@ -224,7 +235,7 @@ def scene(v: View, privacy: Signal, crowd: float) -> Signal:
     n = len({v.rows[b]["applicant_id"] for b in nb})
     if n < 2:
         return Signal(0.0)
-    val = ramp(n, crowd, 3 * crowd) * privacy.value
+    val = ramp(n, crowd, 3 * crowd) * private_weight(privacy.value, v.p)
     return Signal(val, f"{n} applicants in front of one background within a month" if val else "", {"applicants": n})
 
 
@@ -232,7 +243,7 @@ def face(v: View) -> Signal:
     items = [(ev.get("face", 0.0), b) for b, ev in v.links().items() if ev.get("face")]
     if not items:
         return Signal(0.0)
-    s, b = max(items)
+    s, b = max(items, key=lambda t: (t[0], -t[1]))
     return Signal(ramp(s, 0.92, 0.97), f"the same face under another applicant id (similarity {s:.2f})",
                   {"similarity": s, "best": b})
 
