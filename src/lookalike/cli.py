@@ -24,6 +24,9 @@ def _mount_subcommands() -> None:
     from lookalike.cli_docs import docs_app
 
     app.add_typer(docs_app, name="docs", help="Pictures copied within and across Word/Excel/PowerPoint/PDF files.")
+    from lookalike.cli_serve import mount
+
+    mount(app)  # `serve` and `keys`
     try:
         from lookalike.cli_eval import eval_app
     except ImportError:  # eval sub-commands not installed in this build
