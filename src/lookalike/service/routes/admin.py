@@ -11,7 +11,7 @@ import lookalike
 from lookalike.service import keys as K
 from lookalike.service.auth import admin, reader
 from lookalike.service.metrics import CONTENT_TYPE_LATEST
-from lookalike.service.routes.common import engine, store
+from lookalike.service.routes.common import Id, engine, store
 
 router = APIRouter(tags=["service"])
 
@@ -61,7 +61,7 @@ async def create_key(request: Request, body: NewKey, key=Depends(admin)):
 
 
 @router.delete("/v1/keys/{key_id}", tags=["keys"], responses={404: {"description": "no such live key"}})
-async def revoke_key(request: Request, key_id: int, key=Depends(admin)):
+async def revoke_key(request: Request, key_id: Id, key=Depends(admin)):
     if not K.revoke(store(request), str(key_id)):
         raise HTTPException(404, f"no live key with id {key_id}")
     return {"id": key_id, "revoked": True}

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from lookalike.service.auth import reader, writer
-from lookalike.service.routes.common import describe, engine, store
+from lookalike.service.routes.common import Id, describe, engine, store
 
 router = APIRouter(prefix="/v1/clusters", tags=["clusters"])
 By = Literal["image", "background", "face"]
@@ -52,7 +52,7 @@ async def clusters(request: Request, by: By = "image", min_size: int = Query(2, 
 
 
 @router.patch("/{by}/{cluster_id}")
-async def rename(request: Request, by: By, cluster_id: int, body: Rename, key=Depends(writer)):
+async def rename(request: Request, by: By, cluster_id: Id, body: Rename, key=Depends(writer)):
     """Name a cluster (a person, a room, a product); ids are stable across clustering runs."""
     st = store(request)
 

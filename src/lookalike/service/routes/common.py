@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from fastapi import HTTPException, Request, UploadFile
+from typing import Annotated
+
+from fastapi import HTTPException, Path, Request, UploadFile
 
 from lookalike.api import Index
 from lookalike.service.engine import Engine
@@ -12,6 +14,9 @@ from lookalike.service.store import ServiceStore
 from lookalike.service.uploads import is_upload
 
 MODES = ("copy", "exact", "hash", "similar", "background")
+MAX_ID = 2**62  # SQLite integers are 64-bit signed
+ImageId = Annotated[int, Path(ge=1, le=MAX_ID, description="an image id")]
+Id = Annotated[int, Path(ge=0, le=MAX_ID)]
 
 
 def engine(request: Request) -> Engine:

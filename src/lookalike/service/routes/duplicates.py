@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from lookalike.api import Index
 from lookalike.service.auth import reader, writer
-from lookalike.service.routes.common import describe, engine, store
+from lookalike.service.routes.common import Id, describe, engine, store
 from lookalike.service.routes.search import _plain
 
 router = APIRouter(prefix="/v1/duplicates", tags=["duplicates"])
@@ -182,7 +182,7 @@ async def decisions(request: Request, key=Depends(reader)):
 
 @router.delete("/decisions/{decision_id}", responses={404: {"description": "no such decision"},
                                                       501: {"description": "engine without decisions"}})
-async def undo(request: Request, decision_id: int, key=Depends(writer)):
+async def undo(request: Request, decision_id: Id, key=Depends(writer)):
     """Undo a decision: its group comes back on the next scan."""
     decisions_supported()
 

@@ -13,7 +13,7 @@ from lookalike.errors import BadInput
 from lookalike.imageio import read_bytes
 from lookalike.reports.thumbs import thumbnail_jpeg
 from lookalike.service.auth import admin, reader, writer
-from lookalike.service.routes.common import describe, engine, read_upload, row_or_404, store
+from lookalike.service.routes.common import ImageId, describe, engine, read_upload, row_or_404, store
 from lookalike.service.uploads import check_image, check_name, is_upload, store_upload
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
@@ -93,7 +93,7 @@ async def list_images(request: Request, offset: int = Query(0, ge=0), limit: int
 
 
 @router.get("/{image_id}", response_model=Image, responses={404: {"description": "no such image"}})
-async def metadata(request: Request, image_id: int, key=Depends(reader)):
+async def metadata(request: Request, image_id: ImageId, key=Depends(reader)):
     st = store(request)
 
     def run(idx):
@@ -110,7 +110,7 @@ def _thumb(path: str, sha: str | None, side: int) -> bytes | None:
 
 @router.get("/{image_id}/thumbnail", response_class=Response,
             responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "no such image or no preview"}})
-async def thumbnail(request: Request, image_id: int, side: int = Query(256, ge=32, le=1024), key=Depends(reader)):
+async def thumbnail(request: Request, image_id: ImageId, side: int = Query(256, ge=32, le=1024), key=Depends(reader)):
     """A JPEG thumbnail (long side `side`), re-encoded from the decoded pixels: never the uploaded bytes."""
 
     def run(idx):
@@ -125,30 +125,37 @@ async def thumbnail(request: Request, image_id: int, side: int = Query(256, ge=3
 
 
 @router.get("/{image_id}/inspect", responses={404: {"description": "no such image"}})
-async def inspect(request: Request, image_id: int, picture: bool = Query(False, description="the PNG instead of the numbers"),
-                  key=Depends(reader)):
-    """What background search sees in this photo: person share, scene score, keypoints, verdict
-    (JSON), or with picture=true the inspection picture (PNG: mask, margin, keypoints)."""
-    from lookalike.inspect import inspect_image
-
-    def run(idx):
-        r = row_or_404(idx, image_id)
-        tmp_dir = idx.dir / "tmp"
-        tmp_dir.mkdir(exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=tmp_dir) as tmp:
-            out = Path(tmp) / "inspect.png"
-            numbers = inspect_image(r.path, out if picture else None)
-            return numbers, out.read_bytes() if picture else None
-
-    numbers, png = await engine(request).read(run, models=True)
-    if picture:
-        return Response(png, media_type="image/png")
+async def inspect(request: Request, image_id: ImageId, key=Depends(reader)):
+    """What background search sees in this photo: person share, scene score, keypoints, verdict."""
+    numbers, _ = await engine(request).read(lambda idx: _inspect(idx, image_id, picture=False), models=True)
     numbers.pop("path", None)
     return {"id": image_id, **numbers}
 
 
+@router.get("/{image_id}/inspect.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such image"}})
+async def inspect_picture(request: Request, image_id: ImageId, key=Depends(reader)):
+    """The inspection picture: the person tinted red, the ignored margin inside yellow, the background
+    keypoints in green, and the numbers as a caption."""
+    _, png = await engine(request).read(lambda idx: _inspect(idx, image_id, picture=True), models=True)
+    return Response(png, media_type="image/png")
+
+
+def _inspect(idx, image_id: int, *, picture: bool) -> tuple[dict, bytes | None]:
+    from lookalike.inspect import inspect_image
+
+    r = row_or_404(idx, image_id)
+    if not picture:
+        return inspect_image(r.path, None), None
+    (idx.dir / "tmp").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=idx.dir / "tmp") as tmp:
+        out = Path(tmp) / "inspect.png"
+        numbers = inspect_image(r.path, out, width=1200)
+        return numbers, out.read_bytes()
+
+
 @router.delete("/{image_id}", responses={404: {"description": "no such image"}})
-async def delete(request: Request, image_id: int, key=Depends(admin)):
+async def delete(request: Request, image_id: ImageId, key=Depends(admin)):
     """Remove the image from the index (and its stored bytes, for an upload no other row uses)."""
     st = store(request)
 
@@ -163,6 +170,6 @@ async def delete(request: Request, image_id: int, key=Depends(admin)):
     return await engine(request).write(run)
 
 
-def image_bytes(idx, image_id: int) -> bytes:
+def image_bytes(idx, image_id: ImageId) -> bytes:
     """The stored bytes of an indexed image (for search by id)."""
     return read_bytes(row_or_404(idx, image_id).path)

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from lookalike.search.modes import get_mode
 from lookalike.service.auth import reader
-from lookalike.service.routes.common import describe, engine, store
+from lookalike.service.routes.common import MAX_ID, describe, engine, store
 from lookalike.service.routes.images import image_bytes
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -35,7 +35,7 @@ _BODY = {
         "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
                                            "properties": {"file": {"type": "string", "format": "binary"}}}},
         "application/json": {"schema": {"type": "object", "required": ["id"],
-                                        "properties": {"id": {"type": "integer"}}}},
+                                        "properties": {"id": {"type": "integer", "minimum": 1}}}},
     },
 }
 
@@ -82,6 +82,8 @@ async def _query(request: Request) -> tuple[bytes | None, int | None]:
         if not isinstance(body, dict) or not isinstance(body.get("id"), int) or isinstance(body.get("id"), bool):
             raise HTTPException(422, 'JSON body must be {"id": <indexed image id>}; URLs and server paths are '
                                      "not accepted (upload the file instead)")
+        if not 1 <= body["id"] <= MAX_ID:
+            raise HTTPException(404, f"no image with id {body['id']}")
         return None, body["id"]
     raise HTTPException(415, "send the query as multipart/form-data (`file`) or JSON {\"id\": N}")
 

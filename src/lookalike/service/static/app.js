@@ -267,7 +267,7 @@ async function runInspect() {
   status("Inspecting…");
   await guarded(async () => {
     const [numbers, png] = await Promise.all([api(`/v1/images/${id}/inspect`),
-      api(`/v1/images/${id}/inspect?picture=true`, { raw: true }).then((r) => r.blob())]);
+      api(`/v1/images/${id}/inspect.png`, { raw: true }).then((r) => r.blob())]);
     $("#inspection").replaceChildren(
       el("img", { src: URL.createObjectURL(png), alt: "inspection", class: "inspect" }),
       el("dl", {}, ...["person_share", "kept_share", "scene", "keypoints", "comparable"].flatMap((k) =>
