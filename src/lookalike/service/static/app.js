@@ -47,7 +47,7 @@ async function guarded(fn) {
 
 // Thumbnails need the key, so they are fetched and shown as blob URLs (cached per id and size).
 function thumb(id, side = 256, cls = "") {
-  const img = el("img", { alt: "", class: cls, loading: "lazy", "data-id": id });
+  const img = el("img", { alt: "", class: cls, "data-id": id });
   const k = id + ":" + side;
   const set = (url) => { if (url) img.src = url; else img.replaceWith(el("span", { class: "noprev" }, "no preview")); };
   if (state.thumbs.has(k)) state.thumbs.get(k).then(set);
