@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from lookalike import config
-from lookalike.errors import BadInput
+from lookalike.errors import BadInput, IndexMissing
 from lookalike.features import registry
 from lookalike.imageio import Decoded, decode_bytes, read_bytes
 from lookalike.ingest import AddReport, compute_missing, index_blobs, index_files
 from lookalike.search.modes import MODES, Query, get_mode
-from lookalike.search.results import DedupResult, Match, Pair, QueryResult, groups_from_pairs
-from lookalike.store.catalog import Catalog
+from lookalike.search.results import DedupResult, Match, Pair, QueryResult
+from lookalike.store.catalog import VERDICTS, Catalog
 
 Progress = Callable[[str], Callable[[int, int], None]] | None
 
@@ -39,8 +39,12 @@ def default_features() -> list[str]:
 
 
 class Index:
-    def __init__(self, directory: str | os.PathLike | None = None, *, progress: Progress = None):
+    def __init__(self, directory: str | os.PathLike | None = None, *, progress: Progress = None,
+                 create: bool = True):
+        """create=False: an index directory that does not exist raises IndexMissing (nothing is made)."""
         self.dir = config.index_dir(directory)
+        if not create and not (self.dir / "catalog.sqlite").is_file():
+            raise IndexMissing(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.catalog = Catalog(self.dir / "catalog.sqlite")
         self.progress = progress
@@ -61,15 +65,20 @@ class Index:
 
     # -- building -----------------------------------------------------------------------------
     def add(self, paths: Iterable[str | os.PathLike], *, features: Sequence[str] | None = None,
-            workers: int | None = None, cluster: Sequence[str] = (), defaults: bool = True) -> AddReport:
-        """Index files and folders incrementally (unchanged files are skipped). New files join the
-        clusters online for every `by` in `cluster` and every `by` clustered before in this index.
-        defaults=False computes only `features` now (e.g. hashes alone: modes add theirs when used)."""
+            workers: int | None = None, cluster: Sequence[str] = (), defaults: bool = True,
+            include: Sequence[str] = (), exclude: Sequence[str] = (), min_size: int = 0) -> AddReport:
+        """Index files and folders incrementally (unchanged files are skipped) and drop indexed files
+        under them that are gone from the disk (report.removed). New files join the clusters online
+        for every `by` in `cluster` and every `by` clustered before in this index.
+        defaults=False computes only `features` now (e.g. hashes alone: modes add theirs when used).
+        include/exclude: shell globs on file names or paths (see ingest.scan); min_size: pictures whose
+        short side is below it are recorded as errors with that reason."""
         from lookalike.cluster.engine import online_kinds, update_online
 
         feats = list(dict.fromkeys(list(features or []) + (default_features() if defaults else [])))
+        registry.check(feats)
         report = index_files(self.catalog, paths, feats, workers=workers, progress=self._bar("Indexing"),
-                             skip_dir=self.dir)
+                             skip_dir=self.dir, include=include, exclude=exclude, min_size=min_size)
         kinds = list(dict.fromkeys([*cluster, *online_kinds(self)]))
         if kinds:
             report.clustered = update_online(self, kinds)
@@ -85,13 +94,66 @@ class Index:
         """Compute features that indexed files lack (done automatically when a mode needs them)."""
         return compute_missing(self.catalog, list(features), workers=workers, progress=self._bar("Computing features"))
 
-    def remove(self, paths: Iterable[str]) -> int:
-        return self.catalog.remove(paths)
+    def remove(self, paths: Iterable[str | os.PathLike]) -> int:
+        """Forget these files (any spelling of their paths) or every indexed file under these folders;
+        returns how many were forgotten. Nothing on disk is touched."""
+        ids = set()
+        for p in paths:
+            row = self.catalog.file(p) or self.catalog.blob(os.fspath(p))
+            if row is not None:
+                ids.add(row.id)
+            ids |= {r.id for r in self.catalog.under(p)}
+        return self.catalog.remove_ids(sorted(ids))
+
+    def prune(self) -> list[str]:
+        """Forget every indexed file that no longer exists on disk; returns their paths."""
+        gone = self.catalog.gone()
+        self.catalog.remove_ids([r.id for r in gone])
+        return [r.path for r in gone]
+
+    # -- decisions about duplicates ---------------------------------------------------------------
+    def decide(self, members: Sequence[str | os.PathLike], verdict: str, keeper: str | None = None) -> int:
+        """Remember what a user decided about these files (paths as stored or any spelling of them):
+        "not_duplicates" (dedup never pairs them again), "keep_all" or "keep_one" (with `keeper`): a
+        group all of whose members one such decision covers is flagged decided. Returns its id."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {verdict!r}; choose one of: {', '.join(VERDICTS)}")
+        keys = list(dict.fromkeys(self.catalog.key_of(m) for m in members))
+        if len(keys) < 2:
+            raise ValueError("a decision needs at least two different files")
+        key = None
+        if verdict == "keep_one":
+            if keeper is None:
+                raise ValueError("keep_one needs the keeper: one of the members")
+            key = self.catalog.key_of(keeper)
+            if key not in keys:
+                raise ValueError(f"the keeper {keeper} is not one of the members")
+        elif keeper is not None:
+            raise ValueError(f"a keeper only goes with keep_one, not {verdict}")
+        return self.catalog.add_decision(keys, verdict, key)
+
+    def decisions(self) -> list[dict]:
+        """[{id, verdict, members, keeper, created_at}], oldest first; paths as stored."""
+        out = self.catalog.decisions()
+        shown = self.catalog.display_paths({k for d in out for k in d["members"]})
+        for d in out:
+            d["members"] = [shown[k] for k in d["members"]]
+            d["keeper"] = shown.get(d["keeper"], d["keeper"]) if d["keeper"] else None
+        return out
+
+    def undo_decision(self, decision_id: int) -> None:
+        if not self.catalog.remove_decision(int(decision_id)):
+            raise ValueError(f"no decision {decision_id}: `lookalike decisions` lists them")
 
     # -- querying -----------------------------------------------------------------------------
     def search(self, queries: Iterable[str | os.PathLike], *, mode: str = "copy", k: int = 10,
-               min_score: float = 0.5) -> list[QueryResult]:
+               min_score: float | None = None) -> list[QueryResult]:
+        """The indexed files alike to each query, best first. min_score: default the mode's threshold
+        (what counts as alike). A query that is itself indexed finds itself: that match carries
+        details["self"] = True and the result `indexed` = True."""
         m = get_mode(mode)
+        _check_k(k)
+        min_score = m.threshold if min_score is None else _check_score(min_score, "min_score")
         self.ensure(m.features)
         out = []
         for q in queries:
@@ -104,7 +166,10 @@ class Index:
             hits = m.search(self, query, k, min_score)
             hits = [h for h in hits if h[1] >= min_score][:k]
             paths = self.catalog.paths(h[0] for h in hits)
-            out.append(QueryResult(key, [Match(paths[h[0]], h[1], h[2], h[3]) for h in hits]))
+            own = self.catalog.file(key)
+            matches = [Match(paths[h[0]], h[1], h[2], dict(h[3], self=True) if own and h[0] == own.id else h[3])
+                       for h in hits]
+            out.append(QueryResult(key, matches, indexed=own is not None and own.status == "ok"))
         return out
 
     def make_query(self, key: str, data: bytes, features: Sequence[str]) -> Query:
@@ -116,15 +181,27 @@ class Index:
     def compute(img: Decoded, features: Sequence[str]) -> dict:
         return {n: registry.get(n).compute(img) for n in features}
 
-    def dedup(self, *, mode: str = "copy", threshold: float | None = None) -> DedupResult:
+    def dedup(self, *, mode: str = "copy", threshold: float | None = None, keep: str = "best",
+              include_decided: bool = False) -> DedupResult:
+        """Pairs and groups of alike files. Decisions are honoured (see `decide`): pairs inside a
+        "not_duplicates" decision never come back; groups a keep_all/keep_one decision covers are
+        flagged `decided` and left out unless include_decided. Each group suggests a keeper by the
+        rule `keep` (best | oldest | largest, see lookalike.duplicates)."""
+        from lookalike.duplicates import KEEP_RULES, apply_decisions
+
         m = get_mode(mode)
+        if keep not in KEEP_RULES:
+            raise ValueError(f"unknown keep rule {keep!r}; choose one of: {', '.join(KEEP_RULES)}")
+        t = m.threshold if threshold is None else _check_score(threshold, "threshold")
         self.ensure(m.features)
-        t = m.threshold if threshold is None else threshold
         hits = [h for h in m.pairs(self, t) if h[2] >= t]
-        paths = self.catalog.paths({i for h in hits for i in h[:2]})
+        ids = {i for h in hits for i in h[:2]}
+        paths, keys = self.catalog.paths(ids), self.catalog.keys(ids)
         pairs = [Pair(*sorted((paths[a], paths[b])), s, meth, det) for a, b, s, meth, det in hits]
         pairs.sort(key=lambda p: (-p.score, p.a, p.b))
-        return DedupResult(mode, t, pairs, groups_from_pairs(pairs))
+        pairs, groups = apply_decisions(self.catalog, pairs, {paths[i]: keys[i] for i in ids}, rule=keep,
+                                        include_decided=include_decided)
+        return DedupResult(mode, t, pairs, groups)
 
     # -- clustering (lookalike.cluster) ----------------------------------------------------------
     def cluster(self, *, by: str = "image", threshold: float | None = None, refiner: str | None = None):
@@ -139,6 +216,23 @@ class Index:
 
         return stored_clusters(self, by=by)
 
+    def rename_cluster(self, cluster_id: int, name: str, *, by: str = "face") -> None:
+        """Name a cluster (empty name: forget it). Names belong to the id, which re-clustering keeps."""
+        from lookalike.cluster.engine import check_by
+
+        check_by(by)
+        key = f"cluster-name:{by}:{int(cluster_id)}"
+        with self.catalog.transaction():
+            if name:
+                self.catalog.set_meta(key, name)
+            else:
+                self.catalog.db.execute("DELETE FROM meta WHERE key=?", (key,))
+
+    def cluster_names(self, *, by: str = "face") -> dict[int, str]:
+        prefix = f"cluster-name:{by}:"
+        return {int(k[len(prefix):]): v for k, v in self.catalog.db.execute(
+            "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))}
+
     def train_refiner(self, labels_csv: str | os.PathLike, *, by: str = "face", column: str | None = None,
                       epochs: int = 400):
         """Train the learned (GCN) cluster refiner from a CSV of labelled groups (path,label)."""
@@ -148,6 +242,21 @@ class Index:
 
     def errors(self) -> list[tuple[str, str]]:
         return self.catalog.errors()
+
+    def file_info(self, path: str | os.PathLike) -> dict:
+        """What the index and the file's EXIF say about one file (date, camera, GPS)."""
+        from lookalike.imageio.exif import exif_summary
+
+        row = self.catalog.file(path) or self.catalog.blob(os.fspath(path))
+        out: dict = {"path": os.fspath(path), "indexed": row is not None}
+        if row is not None:
+            out.update(path=row.path, key=self.catalog.keys([row.id])[row.id], status=row.status, reason=row.reason,
+                       width=row.width, height=row.height, format=row.format, bytes=row.size, sha256=row.sha256,
+                       features=sorted(self.catalog.feature_versions(row.id)))
+        elif not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: no such file, and not in the index")
+        out.update(exif_summary(path) if os.path.exists(path) else {"date": None, "camera": None, "gps": None})
+        return out
 
     def info(self) -> dict:
         counts = self.catalog.counts()
@@ -198,3 +307,14 @@ class Index:
 
     def _bar(self, title: str):
         return self.progress(title) if self.progress else None
+
+
+def _check_score(value: float, name: str) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be between 0 and 1 (scores are similarities), not {value}")
+    return value
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")

@@ -1,20 +1,23 @@
-"""`lookalike` command line: parse, call the engine (lookalike.api), print. Nothing else lives here."""
+"""`lookalike` command line: parse, call the engine (lookalike.api), print. Nothing else lives here.
+
+Every command prints to stdout, or to `-o FILE` in any --format; messages go to stderr. Errors are
+one line and a non-zero exit code (cli_common.Root). Only `index` creates a missing index.
+"""
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
-from enum import Enum
+import time
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from lookalike.api import Index
+from lookalike.cli_common import (Fmt, IndexOpt, OutOpt, Root, aligned, check_out, emit, fail, fmt_opt,
+                                  say_error)
 from lookalike.progress import bars, console
 
-app = typer.Typer(help="Find images that look alike: copies, similar photos, same background, same face.",
+app = typer.Typer(cls=Root, help="Find images that look alike: copies, similar photos, same background, same face.",
                   no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="Model assets (converted once from PyPI packages into the cache).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -36,155 +39,329 @@ def _mount_subcommands() -> None:
 
 _mount_subcommands()
 
-IndexOpt = typer.Option(None, "--index", help="Index directory (default .lookalike, env LOOKALIKE_INDEX).")
+
+def _version(value: bool) -> None:
+    if value:
+        from lookalike import __version__
+
+        print(f"lookalike {__version__}")
+        raise typer.Exit()
 
 
-class Fmt(str, Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-    html = "html"
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")):
+    """Find images that look alike: copies, similar photos, same background, same face."""
 
 
-def _open(index: Optional[Path], b=None) -> Index:
-    return Index.open(index, progress=b)
+def _open(index: Optional[Path], b=None, *, create: bool = False) -> Index:
+    """The index; a command other than `index` never creates one (IndexMissing: one line, exit 2)."""
+    return Index.open(index, progress=b, create=create)
 
 
-def _csv(rows, header) -> None:
-    w = csv.writer(sys.stdout, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
+def _split(values: List[str]) -> list[str]:
+    return [v for x in values for v in x.split(",") if v]
 
 
-def _need_out(fmt: Fmt, out: Optional[Path]) -> None:
-    if fmt == Fmt.html and not out:
-        raise typer.BadParameter("--format html needs -o FILE.html")
+HASHES_ONLY = ["ahash", "dhash", "whash", "phash8", "pdq8", "colorhist", "fingerprint"]
 
 
 @app.command()
 def index(paths: List[Path] = typer.Argument(..., help="Files and folders to index."),
           index: Optional[Path] = IndexOpt,
-          features: List[str] = typer.Option([], "--features", help="Also compute these features now (see `lookalike info`)."),
-          workers: Optional[int] = typer.Option(None, help="Decoding processes (default: one per core)."),
+          features: List[str] = typer.Option([], "--features", help="Also compute these features now "
+                                             "(comma-separated; `lookalike info` lists them)."),
+          hashes_only: bool = typer.Option(False, "--hashes-only", help="Perceptual hashes only (no CNN): fast; "
+                                           "enough for --mode exact and hash; other modes add theirs when used."),
+          workers: Optional[int] = typer.Option(None, min=1, help="Decoding processes (default: one per core)."),
           cluster: List[str] = typer.Option([], "--cluster", help="Also cluster new files online by image, background "
-                                            "or face (by's clustered before are always kept up to date).")):
-    """Index files incrementally: unchanged files are skipped, bad files recorded with a reason."""
-    with bars() as b, _open(index, b) as idx:
-        rep = idx.add(paths, features=[f for x in features for f in x.split(",") if f], workers=workers,
-                      cluster=[c for x in cluster for c in x.split(",") if c])
-    console.print(f"added {rep.added}, unchanged {rep.unchanged}, byte copies {rep.copies}, failed {rep.failed}")
+                                            "or face (by's clustered before are always kept up to date)."),
+          include: List[str] = typer.Option([], "--include", help="Only files whose name or path matches this glob "
+                                            "(repeatable), e.g. '*.jpg'."),
+          exclude: List[str] = typer.Option([], "--exclude", help="Skip files whose name or path matches this glob "
+                                            "(repeatable), e.g. '*/thumbnails/*'."),
+          min_size: int = typer.Option(0, "--min-size", min=0, help="Skip pictures whose short side is below this "
+                                       "many pixels (icons, thumbnails); they are listed by `lookalike errors`."),
+          watch: float = typer.Option(0, "--watch", min=0, help="Keep running: re-index every this many seconds "
+                                      "(unchanged files cost one stat each) until Ctrl-C.")):
+    """Index files incrementally: unchanged files are skipped, vanished files dropped, bad files recorded."""
+    from lookalike.cluster.engine import check_by
+    from lookalike.features import registry
+
+    feats, bys = _split(features), _split(cluster)
+    registry.check(feats)
+    for by in bys:
+        check_by(by)
+    with bars() as b, _open(index, b, create=True) as idx:
+        while True:
+            rep = idx.add(paths, features=(HASHES_ONLY + feats) if hashes_only else feats, defaults=not hashes_only,
+                          workers=workers, cluster=bys, include=include, exclude=exclude, min_size=min_size)
+            _report_index(rep)
+            if not watch:
+                break
+            time.sleep(watch)
+    if rep.missing:
+        raise typer.Exit(1)
+
+
+def _report_index(rep) -> None:
+    console.print(f"added {rep.added}, unchanged {rep.unchanged}, byte copies {rep.copies}, failed {rep.failed}, "
+                  f"removed {rep.removed}", highlight=False)
     for by, n in rep.clustered.items():
-        console.print(f"  clustered online by {by}: {n} new items")
+        console.print(f"  clustered online by {by}: {n} new items", highlight=False)
+    for path in rep.missing:
+        say_error(f"{path}: no such file or folder")
     for path, reason in rep.errors[:20]:
-        console.print(f"  [yellow]skipped[/] {path}: {reason}")
+        console.print(f"  [yellow]skipped[/] {path}: {reason}", highlight=False)
     if len(rep.errors) > 20:
         console.print(f"  ... and {len(rep.errors) - 20} more: `lookalike errors`")
 
 
 @app.command()
-def search(queries: List[Path] = typer.Argument(..., help="Query images."),
-           mode: str = typer.Option("copy", help="copy | similar | background | exact"),
-           k: int = typer.Option(10, "-k", help="Results per query."),
-           min_score: float = typer.Option(0.5, help="Drop results scoring below this."),
-           fmt: Fmt = typer.Option(Fmt.table, "--format"), out: Optional[Path] = typer.Option(None, "-o"),
+def remove(paths: List[str] = typer.Argument(..., help="Files (any spelling of their paths) or folders to forget."),
            index: Optional[Path] = IndexOpt):
-    """Find what in the index looks like each query."""
-    _need_out(fmt, out)
-    with bars() as b, _open(index, b) as idx:
-        results = idx.search([str(q) for q in queries], mode=mode, k=k, min_score=min_score)
-    if fmt == Fmt.json:
-        print(json.dumps([r.to_dict() for r in results], indent=1))
-    elif fmt == Fmt.csv:
-        _csv([(r.query, m.path, f"{m.score:.4f}", m.method) for r in results for m in r.results],
-             ["query", "path", "score", "method"])
-    elif fmt == Fmt.html:
-        from lookalike.reports.html import search_html, write
-
-        write(out, search_html(f"lookalike search ({mode})", results))
-        console.print(f"wrote {out}")
-    else:
-        for r in results:
-            console.print(f"[bold]{r.query}[/]" + (f"  [red]{r.error}[/]" if r.error else ""))
-            for m in r.results:
-                console.print(f"  {m.score:.3f}  {m.method:8s} {m.path}")
+    """Forget files in the index (nothing on disk is touched); a folder forgets everything under it."""
+    with _open(index) as idx:
+        unknown = [p for p in paths if idx.remove([p]) == 0]
+    console.print(f"removed {len(paths) - len(unknown)}", highlight=False)
+    for p in unknown:
+        say_error(f"{p}: not in the index")
+    if unknown:
+        raise typer.Exit(1)
 
 
 @app.command()
-def dedup(mode: str = typer.Option("copy", help="exact | copy | similar | background"),
-          threshold: Optional[float] = typer.Option(None, help="Score threshold (default: the mode's documented one)."),
-          fmt: Fmt = typer.Option(Fmt.csv, "--format"), out: Optional[Path] = typer.Option(None, "-o"),
-          index: Optional[Path] = IndexOpt):
-    """Pairs and groups of alike images in the index."""
-    _need_out(fmt, out)
-    with bars() as b, _open(index, b) as idx:
-        res = idx.dedup(mode=mode, threshold=threshold)
-    if fmt == Fmt.csv:
-        _csv([(p.a, p.b, f"{p.score:.4f}", p.method) for p in res.pairs], ["a", "b", "score", "method"])
-    elif fmt == Fmt.json:
-        print(json.dumps(res.to_dict(), indent=1))
-    elif fmt == Fmt.html:
-        from lookalike.reports.html import pairs_html, write
+def prune(index: Optional[Path] = IndexOpt):
+    """Forget every indexed file that no longer exists on disk (`index` does it for the folders it scans)."""
+    with _open(index) as idx:
+        gone = idx.prune()
+    console.print(f"removed {len(gone)} files that no longer exist", highlight=False)
 
-        write(out, pairs_html(f"lookalike dedup ({mode}, threshold {res.threshold})", res.pairs, res.groups))
-        console.print(f"wrote {out}: {len(res.groups)} groups, {len(res.pairs)} pairs")
-    else:
-        for n, g in enumerate(res.groups, 1):
-            console.print(f"[bold]group {n}[/] ({len(g)})")
-            for p in g:
-                console.print(f"  {p}")
+
+@app.command()
+def search(queries: List[Path] = typer.Argument(..., help="Query images."),
+           mode: str = typer.Option("copy", help="exact | hash | copy | similar | background"),
+           k: int = typer.Option(10, "-k", min=1, help="Results per query."),
+           min_score: Optional[float] = typer.Option(None, min=0.0, max=1.0,
+                                                     help="Drop results scoring below this (default: the mode's threshold)."),
+           fmt: Fmt = fmt_opt(), out: Optional[Path] = OutOpt, index: Optional[Path] = IndexOpt):
+    """Find what in the index looks like each query. A query that is itself indexed finds itself (marked self)."""
+    from lookalike.search.modes import get_mode
+
+    get_mode(mode)
+    check_out(out, fmt)
+    with bars() as b, _open(index, b) as idx:
+        results = idx.search([str(q) for q in queries], mode=mode, k=k, min_score=min_score)
+
+    def table() -> str:
+        lines = []
+        for r in results:
+            lines.append(r.query + ("  (indexed)" if r.indexed else "") + (f"  error: {r.error}" if r.error else ""))
+            lines += [f"  {m.score:.3f}  {m.method:10s} {m.path}" + ("  (the query itself)" if m.details.get("self") else "")
+                      for m in r.results]
+        return "\n".join(lines) + "\n"
+
+    def page() -> str:
+        from lookalike.reports.html import search_html
+
+        return search_html(f"lookalike search ({mode})", results)
+
+    emit(fmt, out, header=["query", "path", "score", "method", "self"], data=[r.to_dict() for r in results],
+         rows=[(r.query, m.path, f"{m.score:.4f}", m.method, int(bool(m.details.get("self"))))
+               for r in results for m in r.results], table=table, html=page)
+    failed = [r for r in results if r.error]
+    for r in failed:
+        say_error(f"{r.query}: {r.error}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def dedup(mode: str = typer.Option("copy", help="exact | hash | copy | similar | background"),
+          threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0,
+                                                    help="Score threshold (default: the mode's documented one)."),
+          keep: str = typer.Option("best", help="Which member of a group to keep: best (highest resolution, then "
+                                   "largest file, then oldest) | oldest (EXIF date, else mtime) | largest (file size)."),
+          action: Optional[str] = typer.Option(None, help="What to do with the others: move:DIR | hardlink | delete. "
+                                               "Prints the plan (csv/json) unless --apply."),
+          apply: bool = typer.Option(False, "--apply/--dry-run", help="Carry out --action (default: dry run, the plan only)."),
+          log: Optional[Path] = typer.Option(None, help="Where --apply logs what it did (default: actions-TIME.jsonl in "
+                                             "the index folder); `lookalike undo LOG` moves files back."),
+          include_decided: bool = typer.Option(False, help="Also list groups a keep-all/keep-one decision covers."),
+          fmt: Fmt = fmt_opt(Fmt.csv), out: Optional[Path] = OutOpt, index: Optional[Path] = IndexOpt):
+    """Pairs and groups of alike images in the index (decisions from `lookalike decide` honoured)."""
+    from lookalike.duplicates import KEEP_RULES, parse_action
+    from lookalike.search.modes import get_mode
+
+    get_mode(mode)
+    if keep not in KEEP_RULES:
+        fail(f"unknown --keep {keep!r}; choose one of: {', '.join(KEEP_RULES)}")
+    if action:
+        parse_action(action)
+    elif apply:
+        fail("--apply needs --action move:DIR | hardlink | delete")
+    check_out(out, fmt if not action else None)
+    with bars() as b, _open(index, b) as idx:
+        res = idx.dedup(mode=mode, threshold=threshold, keep=keep, include_decided=include_decided)
+        if action:
+            _act(idx, res, action, apply, log, fmt, out)
+            return
+    _show_dedup(res, mode, fmt, out)
+
+
+def _show_dedup(res, mode: str, fmt: Fmt, out: Optional[Path]) -> None:
+    def table() -> str:
+        lines = [f"{len(res.groups)} groups, {len(res.pairs)} pairs (mode {mode}, threshold {res.threshold})"]
+        for g in res.groups:
+            lines.append(f"group {g.id} ({len(g)})" + ("  decided" if g.decided else ""))
+            lines += [f"  {'keep' if m == g.keeper else '    '}  {m}" for m in g.members]
+        return "\n".join(lines) + "\n"
+
+    def page() -> str:
+        from lookalike.reports.html import dedup_html
+
+        return dedup_html(f"lookalike dedup ({mode}, threshold {res.threshold})", res)
+
+    emit(fmt, out, header=["a", "b", "score", "method"], data=res.to_dict(), table=table, html=page,
+         rows=[(p.a, p.b, f"{p.score:.4f}", p.method) for p in res.pairs])
+    if out is not None:
+        console.print(f"{len(res.groups)} groups, {len(res.pairs)} pairs", highlight=False)
+
+
+def _act(idx, res, action: str, apply: bool, log: Optional[Path], fmt: Fmt, out: Optional[Path]) -> None:
+    from lookalike.duplicates import execute, plan, write_plan
+
+    rows = plan(res.groups, action)
+    text = write_plan(rows, out, "json" if fmt == Fmt.json else "csv")
+    if out is None and not apply:
+        print(text, end="")
+    if not apply:
+        console.print(f"dry run: {len(rows)} files would be {rows[0]['action'] if rows else 'touched'}d "
+                      f"({len(res.groups)} groups); add --apply to do it", highlight=False)
+        return
+    log = log or idx.dir / time.strftime("actions-%Y%m%d-%H%M%S.jsonl")
+    done, failed = execute(rows, log)
+    gone = [r["path"] for r in rows if r["action"] in ("move", "delete")]
+    idx.remove([p for p in gone if not Path(p).exists()])
+    console.print(f"done {done} of {len(rows)}; log: {log}" +
+                  (f"; undo with `lookalike undo {log}`" if action.startswith("move") else ""), highlight=False)
+    for path, reason in failed:
+        say_error(f"{path}: {reason}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def undo(log: Path = typer.Argument(..., help="The log an `dedup --action move:DIR --apply` wrote.")):
+    """Move files back where a `dedup --action move:DIR --apply` took them from (re-index them after)."""
+    from lookalike.duplicates import undo as undo_moves
+
+    if not log.is_file():
+        fail(f"{log}: no such log file")
+    restored, failed = undo_moves(log)
+    console.print(f"restored {restored} files; run `lookalike index` on their folders to index them again",
+                  highlight=False)
+    for path, reason in failed:
+        say_error(f"{path}: {reason}")
+    if failed:
+        raise typer.Exit(1)
+
+
+VERDICT_NAMES = {"not-duplicates": "not_duplicates", "keep-all": "keep_all", "keep-one": "keep_one"}
+
+
+@app.command()
+def decide(verdict: str = typer.Argument(..., help="not-duplicates | keep-all | keep-one"),
+           paths: List[str] = typer.Argument(..., help="The files the decision is about (two or more)."),
+           keeper: Optional[str] = typer.Option(None, help="keep-one: the file to keep."),
+           index: Optional[Path] = IndexOpt):
+    """Remember a decision about duplicates: `dedup` never pairs not-duplicates again and leaves groups
+    covered by keep-all/keep-one out (see `lookalike decisions`)."""
+    v = VERDICT_NAMES.get(verdict, verdict)
+    if v not in VERDICT_NAMES.values():
+        fail(f"unknown verdict {verdict!r}; choose one of: {', '.join(VERDICT_NAMES)}")
+    with _open(index) as idx:
+        did = idx.decide(paths, v, keeper=keeper)
+    console.print(f"decision {did}: {verdict} ({len(paths)} files); undo with `lookalike decisions --undo {did}`",
+                  highlight=False)
+
+
+@app.command()
+def decisions(undo_id: Optional[int] = typer.Option(None, "--undo", help="Forget this decision."),
+              fmt: Fmt = fmt_opt(), out: Optional[Path] = OutOpt, index: Optional[Path] = IndexOpt):
+    """The decisions about duplicates kept in the index."""
+    check_out(out, fmt if fmt != Fmt.html else Fmt.table)
+    with _open(index) as idx:
+        if undo_id is not None:
+            idx.undo_decision(undo_id)
+            console.print(f"forgot decision {undo_id}", highlight=False)
+            return
+        rows = idx.decisions()
+    emit(fmt, out, data=rows, header=["id", "verdict", "members", "keeper", "created_at"],
+         rows=[(d["id"], d["verdict"], "|".join(d["members"]), d["keeper"] or "", round(d["created_at"])) for d in rows],
+         table=lambda: aligned([(d["id"], d["verdict"], ", ".join(d["members"]), d["keeper"] or "") for d in rows],
+                               ["id", "verdict", "members", "keeper"]))
 
 
 @app.command("hash")
-def hash_cmd(paths: List[Path] = typer.Argument(...), fmt: Fmt = typer.Option(Fmt.csv, "--format")):
+def hash_cmd(paths: List[Path] = typer.Argument(...), fmt: Fmt = fmt_opt(Fmt.csv), out: Optional[Path] = OutOpt):
     """Perceptual hashes of files (hex): aHash, dHash, pHash, wHash (64-bit), PDQ (256-bit)."""
     from lookalike.hashing import hash_files
+    from lookalike.reports.html import table_html
 
+    check_out(out, fmt)
     rows = hash_files([str(p) for p in paths])
-    for r in rows:
-        if "reason" in r:
-            console.print(f"[yellow]skipped[/] {r['path']}: {r['reason']}")
-    if fmt == Fmt.json:
-        print(json.dumps(rows, indent=1))
-    else:
-        _csv([[r.get(c, "") for c in ("path", "ahash", "dhash", "phash", "whash", "pdq")] for r in rows],
-             ["path", "ahash", "dhash", "phash", "whash", "pdq"])
+    cols = ["path", "ahash", "dhash", "phash", "whash", "pdq"]
+    ok = [r for r in rows if "reason" not in r]
+    table = [[r.get(c, "") for c in cols] for r in ok]
+    emit(fmt, out, header=cols, rows=table, data=rows, table=lambda: aligned(table, cols),
+         html=lambda: table_html("lookalike hash", cols, table, image_column=0))
+    bad = [r for r in rows if "reason" in r]
+    for r in bad:
+        say_error(f"{r['path']}: {r['reason']}")
+    if bad:
+        raise typer.Exit(1)
 
 
 @app.command()
-def compare(a: Path, b: Path, fmt: Fmt = typer.Option(Fmt.table, "--format")):
+def compare(a: Path, b: Path, fmt: Fmt = fmt_opt(), out: Optional[Path] = OutOpt):
     """Every method's score for two images, side by side."""
     from lookalike.compare import compare_files
+    from lookalike.reports.html import table_html
 
+    check_out(out, fmt)
+    for p in (a, b):
+        if not p.exists():
+            fail(f"{p}: no such file")
     rows = compare_files(str(a), str(b))
-    if fmt == Fmt.json:
-        print(json.dumps(rows, indent=1))
-        return
-    from rich.table import Table
-
-    t = Table(title=f"{a}  vs  {b}")
-    for col in ("method", "score", "raw", "meaning"):
-        t.add_column(col)
-    for r in rows:
-        t.add_row(r["method"], "" if r["score"] is None else f"{r['score']:.3f}", str(r["raw"]), r["meaning"])
-    console.print(t)
+    cols = ["method", "score", "raw", "meaning"]
+    table = [[r["method"], "" if r["score"] is None else f"{r['score']:.3f}", str(r["raw"]), r["meaning"]] for r in rows]
+    emit(fmt, out, header=cols, rows=table, data=rows, table=lambda: f"{a}  vs  {b}\n" + aligned(table, cols),
+         html=lambda: table_html(f"{a} vs {b}", cols, table, images=[str(a), str(b)]))
 
 
 @app.command()
-def info(index: Optional[Path] = IndexOpt):
-    """What the index holds."""
+def info(file: Optional[Path] = typer.Argument(None, help="A file: what the index and its EXIF say (date, camera, GPS)."),
+         fmt: Fmt = fmt_opt(Fmt.json), out: Optional[Path] = OutOpt, index: Optional[Path] = IndexOpt):
+    """What the index holds, or what it knows about one file."""
+    check_out(out, fmt if fmt != Fmt.html else Fmt.json)
     with _open(index) as idx:
-        print(json.dumps(idx.info(), indent=1))
+        data = idx.file_info(file) if file is not None else idx.info()
+    flat = [(k, v if not isinstance(v, (list, dict)) else str(v)) for k, v in data.items()]
+    emit(fmt, out, data=data, header=["key", "value"], rows=flat, table=lambda: aligned(flat))
 
 
 @app.command()
-def errors(fmt: Fmt = typer.Option(Fmt.csv, "--format"), index: Optional[Path] = IndexOpt):
+def errors(fmt: Fmt = fmt_opt(Fmt.csv), out: Optional[Path] = OutOpt, index: Optional[Path] = IndexOpt):
     """Every file that could not be used, with its reason."""
+    from lookalike.reports.html import table_html
+
+    check_out(out, fmt)
     with _open(index) as idx:
         rows = idx.errors()
-    if fmt == Fmt.json:
-        print(json.dumps([{"path": p, "reason": r} for p, r in rows], indent=1))
-    else:
-        _csv(rows, ["path", "reason"])
+    emit(fmt, out, header=["path", "reason"], rows=rows, data=[{"path": p, "reason": r} for p, r in rows],
+         table=lambda: aligned(rows, ["path", "reason"]),
+         html=lambda: table_html("lookalike errors", ["path", "reason"], rows))
 
 
 cluster_app = typer.Typer(help="Group the index into clusters of the same picture, background or person.",
@@ -195,84 +372,115 @@ app.add_typer(cluster_app, name="cluster")
 @cluster_app.callback()
 def cluster(ctx: typer.Context,
             by: str = typer.Option("image", "--by", help="image | background | face"),
-            threshold: Optional[float] = typer.Option(None, help="First-stage threshold (default: the by's own)."),
+            threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0,
+                                                      help="First-stage threshold (default: the by's own)."),
             refiner: Optional[str] = typer.Option(None, help="default | gcn | none (default: the by's own)."),
-            fmt: Fmt = typer.Option(Fmt.csv, "--format"), out: Optional[Path] = typer.Option(None, "-o"),
-            index: Optional[Path] = IndexOpt):
+            fmt: Fmt = fmt_opt(Fmt.csv), out: Optional[Path] = OutOpt, index: Optional[Path] = IndexOpt):
     """Cluster the whole index (batch); `lookalike cluster train` trains the learned refiner."""
+    from lookalike.cluster.engine import check_by
+
     if ctx.invoked_subcommand:
         return
-    _need_out(fmt, out)
+    check_by(by)
+    check_out(out, fmt)
     with bars() as b, _open(index, b) as idx:
-        res = _or_exit(lambda: idx.cluster(by=by, threshold=threshold, refiner=refiner))
-    _show_clusters(res, fmt, out)
+        res = idx.cluster(by=by, threshold=threshold, refiner=refiner)
+        names = idx.cluster_names(by=by)
+    _show_clusters(res, fmt, out, names)
 
 
 @cluster_app.command("train")
-def cluster_train(labels: Path = typer.Argument(..., exists=True, dir_okay=False,
-                                                 help="CSV with a path column and a label column (e.g. identities.csv)."),
+def cluster_train(labels: Path = typer.Argument(..., help="CSV with a path column and a label column (e.g. identities.csv)."),
                   by: str = typer.Option("face", "--by", help="What the labels group (face)."),
-                  column: Optional[str] = typer.Option(None, help="Label column (default: the second column)."),
-                  epochs: int = typer.Option(400, help="Training epochs."),
+                  column: Optional[str] = typer.Option(None, help="Label column (default: the first of identity, group, "
+                                                       "background, label, cluster, person, else the second column)."),
+                  epochs: int = typer.Option(400, min=1, help="Training epochs."),
                   index: Optional[Path] = IndexOpt):
     """Train the learned (GCN) refiner on labelled groups of indexed files; use it with --refiner gcn."""
+    if not labels.is_file():
+        fail(f"{labels}: no such file")
     with bars() as b, _open(index, b) as idx:
-        path = _or_exit(lambda: idx.train_refiner(labels, by=by, column=column, epochs=epochs))
+        path = idx.train_refiner(labels, by=by, column=column, epochs=epochs)
     console.print(f"wrote {path}")
 
 
-@app.command()
-def clusters(by: str = typer.Option("image", "--by", help="image | background | face"),
-             fmt: Fmt = typer.Option(Fmt.table, "--format"), out: Optional[Path] = typer.Option(None, "-o"),
-             index: Optional[Path] = IndexOpt):
+clusters_app = typer.Typer(help="The stored clusters with sizes and representatives (batch run plus online "
+                           "assignments); `clusters rename ID NAME` names one.", invoke_without_command=True,
+                           add_completion=False)
+app.add_typer(clusters_app, name="clusters")
+
+
+@clusters_app.callback()
+def clusters(ctx: typer.Context, by: str = typer.Option("image", "--by", help="image | background | face"),
+             fmt: Fmt = fmt_opt(), out: Optional[Path] = OutOpt, index: Optional[Path] = IndexOpt):
     """The stored clusters with sizes and representatives (batch run plus online assignments)."""
-    _need_out(fmt, out)
+    from lookalike.cluster.engine import check_by, online_kinds
+
+    if ctx.invoked_subcommand:
+        return
+    check_by(by)
+    check_out(out, fmt)
     with _open(index) as idx:
-        res = _or_exit(lambda: idx.clusters(by=by))
-    _show_clusters(res, fmt, out)
+        if by not in online_kinds(idx):
+            fail(f"this index was never clustered by {by}: run `lookalike cluster --by {by}` "
+                 f"(or `lookalike index PATH --cluster {by}`) first", code=1)
+        res = idx.clusters(by=by)
+        names = idx.cluster_names(by=by)
+    _show_clusters(res, fmt, out, names)
 
 
-def _or_exit(call):
-    try:
-        return call()
-    except (ValueError, FileNotFoundError) as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2)
+@clusters_app.command("rename")
+def clusters_rename(cluster_id: int = typer.Argument(..., help="The cluster id (`lookalike clusters`)."),
+                    name: str = typer.Argument(..., help="Its name (empty: forget the name)."),
+                    by: str = typer.Option("face", "--by", help="image | background | face"),
+                    index: Optional[Path] = IndexOpt):
+    """Name a cluster (e.g. a person); names show in `clusters` and `cluster` outputs and survive re-clustering
+    as long as the cluster keeps its id."""
+    with _open(index) as idx:
+        idx.rename_cluster(cluster_id, name, by=by)
+    console.print(f"cluster {cluster_id} by {by}: {name or '(no name)'}", highlight=False)
 
 
-def _show_clusters(res, fmt: Fmt, out: Optional[Path]) -> None:
-    if fmt == Fmt.csv:
-        _csv(res.rows(), ["path", "face", "cluster"])
-    elif fmt == Fmt.json:
-        print(json.dumps(res.to_json(), indent=1))
-    elif fmt == Fmt.html:
-        from lookalike.reports.gallery import cluster_gallery_html
-        from lookalike.reports.html import write
-
-        write(out, cluster_gallery_html(res))
-        console.print(f"wrote {out}: {len(res.clusters)} clusters")
-    else:
+def _show_clusters(res, fmt: Fmt, out: Optional[Path], names: dict[int, str]) -> None:
+    def table() -> str:
         multi = [c for c in res.clusters if c.size > 1]
-        console.print(f"{len(res.clusters)} clusters by {res.by} ({len(multi)} with 2+ members)")
+        lines = [f"{len(res.clusters)} clusters by {res.by} ({len(multi)} with 2+ members)"]
         for c in multi:
             path, face = c.representative
-            console.print(f"  cluster {c.id:>5}  size {c.size:>4}  representative {path}" + (f" (face {face})" if res.by == "face" else ""))
+            lines.append(f"  cluster {c.id:>5}  size {c.size:>4}  representative {path}"
+                         + (f" (face {face})" if res.by == "face" else "") + (f"  name {names[c.id]}" if c.id in names else ""))
+        return "\n".join(lines) + "\n"
+
+    def page() -> str:
+        from lookalike.reports.gallery import cluster_gallery_html
+
+        return cluster_gallery_html(res, names=names, min_size=2)
+
+    data = res.to_json()
+    for d in data:
+        d["name"] = names.get(d["cluster"])
+    emit(fmt, out, header=["path", "face", "cluster"], rows=res.rows(), data=data, table=table, html=page)
 
 
 @app.command()
 def inspect(image: Path = typer.Argument(..., help="A photo."),
-            out: Path = typer.Option(..., "-o", help="Where to write the picture (PNG)."),
-            max_person: Optional[float] = typer.Option(None, help="Person share above which a photo is not comparable."),
-            min_scene: Optional[float] = typer.Option(None, help="Scene score below which evidence is weak.")):
+            out: Path = typer.Option(..., "-o", help="Where to write the picture (.png or .jpg)."),
+            max_person: Optional[float] = typer.Option(None, min=0.0, max=1.0,
+                                                       help="Person share above which a photo is not comparable."),
+            min_scene: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Scene score below which evidence is weak.")):
     """What background search sees: person mask, ignored margin, background keypoints, scene score, verdict."""
+    import json
+
     from lookalike.errors import BadInput
     from lookalike.inspect import inspect_image
 
+    check_out(out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        fail(f"-o {out}: name the picture .png or .jpg")
     try:
         numbers = inspect_image(image, out, max_person=max_person, min_scene=min_scene)
     except BadInput as e:
-        console.print(f"[red]error:[/] {image}: {e}")
-        raise typer.Exit(2)
+        fail(f"{image}: {e}")
     print(json.dumps(numbers, indent=1, default=str))
     console.print(f"wrote {out}")
 

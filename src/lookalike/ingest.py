@@ -13,13 +13,14 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from fnmatch import fnmatch
+from typing import Callable, Iterable, Sequence
 
 from lookalike import config, parallel
 from lookalike.errors import BadInput
 from lookalike.features import registry
 from lookalike.imageio import decode_bytes, read_bytes
-from lookalike.store.catalog import Catalog
+from lookalike.store.catalog import Catalog, normalise
 
 # Never images; skipped silently when walking folders (anything else is tried and, if it is not an
 # image, recorded with its reason).
@@ -36,25 +37,58 @@ class AddReport:
     unchanged: int = 0
     copies: int = 0  # byte-identical to an indexed file: features reused without decoding
     failed: int = 0
-    removed: int = 0
+    removed: int = 0  # files gone from the disk since the last run, dropped from the index
     errors: list[tuple[str, str]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # given paths that do not exist
     clustered: dict[str, int] = field(default_factory=dict)  # online cluster assignments per `by`
 
 
-def scan(paths: Iterable[str | os.PathLike], *, skip_dir: Path | None = None) -> Iterator[str]:
-    """Files under the given paths, as the user spelled them, sorted, no symlink loops."""
-    skip = skip_dir.resolve() if skip_dir else None
+# Files that travel next to pictures (editors' sidecars, thumbnails' databases): skipped when walking.
+SIDECARS = {".xmp", ".aae", ".thm", ".dop", ".pp3", ".on1", ".lrv", ".xmp~", ".bak", ".tmp", ".part"}
+
+
+@dataclass
+class Scan:
+    files: list[tuple[str, str]]  # (path as the user spelled it, key), sorted by folder
+    roots: list[str]  # keys of the given paths (what a re-index checks for vanished files)
+    missing: list[str]  # given paths that do not exist
+
+
+def scan(paths: Iterable[str | os.PathLike], *, skip_dir: Path | None = None, include: Sequence[str] = (),
+         exclude: Sequence[str] = ()) -> Scan:
+    """Files under the given paths with their keys (store/catalog.normalise), sorted, no symlink loops.
+
+    include/exclude: shell globs matched against a file's name and its path as spelled (a file is
+    kept when it matches some include, if any are given, and no exclude)."""
+    skip = normalise(skip_dir) if skip_dir else None
+    out = Scan([], [], [])
+
+    def wanted(path: str, name: str) -> bool:
+        if include and not any(fnmatch(name, g) or fnmatch(path, g) for g in include):
+            return False
+        return not any(fnmatch(name, g) or fnmatch(path, g) for g in exclude)
+
     for p in paths:
-        p = str(p)
+        p = os.fspath(p)
+        key = normalise(p)
+        out.roots.append(key)
         if os.path.isdir(p):
             for root, dirs, files in os.walk(p, followlinks=False):
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or Path(root, d).resolve() != skip))
+                rel = os.path.relpath(root, p)
+                key_dir = key if rel == "." else os.path.join(key, rel)
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.join(key_dir, d) != skip)
                 for f in sorted(files):
-                    if f.startswith(".") or Path(f).suffix.lower() in NOT_IMAGES:
+                    ext = os.path.splitext(f)[1].lower()
+                    if f.startswith(".") or ext in NOT_IMAGES or ext in SIDECARS:
                         continue
-                    yield os.path.join(root, f)
+                    path = os.path.join(root, f)
+                    if wanted(path, f):
+                        out.files.append((path, os.path.join(key_dir, f)))
+        elif os.path.lexists(p):
+            out.files.append((p, key))
         else:
-            yield p
+            out.missing.append(p)
+    return out
 
 
 def file_sha256(path: str) -> str:
@@ -65,7 +99,10 @@ def file_sha256(path: str) -> str:
 # -- worker side --------------------------------------------------------------------------------
 
 def _init_worker(threads: int) -> None:
+    import signal
+
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to report (re-running resumes)
     import cv2
 
     cv2.setNumThreads(1)
@@ -120,34 +157,53 @@ def index_files(
     chunk: int = 16,
     progress: Callable[[int, int], None] | None = None,
     skip_dir: Path | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    min_size: int = 0,
 ) -> AddReport:
+    """Index what is new or changed under `paths` and drop what vanished from them. Unchanged files
+    (same key, size and mtime, every feature at its version) cost one stat: nothing is read."""
     report = AddReport()
     versions = {n: registry.get(n).version for n in features}
     todo: list[tuple[str, dict]] = []
     copies: list[tuple[dict, dict]] = []
-    files = list(scan(paths, skip_dir=skip_dir))
+    found = scan(paths, skip_dir=skip_dir, include=include, exclude=exclude)
+    report.missing = found.missing
+    known = catalog.stat_rows()
+    complete = catalog.complete_ids(versions)
+    seen: set[str] = set()
+    unchanged: set[str] = set()  # keys known to exist now (the vanished-file check skips them)
     done = 0
-    for path in files:
+    for path, key in found.files:
+        if key in seen:  # one file given twice (two spellings)
+            continue
+        seen.add(key)
         try:
             st = os.stat(path)
         except OSError as e:
-            catalog.write({"path": path, "status": "error", "reason": f"cannot read file: {e.strerror}"}, {})
             report.failed += 1
+            report.errors.append((path, f"cannot read file: {e.strerror}"))
+            try:  # an entry that exists but cannot be read (a symlink loop, no permission) is recorded
+                lst = os.lstat(path)
+                catalog.write({"path": path, "key": key, "size": lst.st_size, "mtime_ns": lst.st_mtime_ns,
+                               "status": "error", "reason": f"cannot read file: {e.strerror}"}, {})
+            except OSError:
+                pass  # vanished since the scan: nothing to record
             continue
-        old = catalog.file(path)
-        if old and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
-            if old.status == "error" or all(catalog.feature_versions(old.id).get(n) == v for n, v in versions.items()):
-                report.unchanged += 1
-                done += 1
-                continue
-        base = {"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        old = known.get(key)
+        if old and old[1] == st.st_size and old[2] == st.st_mtime_ns and (old[3] == "error" or old[0] in complete):
+            report.unchanged += 1
+            unchanged.add(key)
+            done += 1
+            continue
+        base = {"path": path, "key": key, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
         if st.st_size and st.st_size <= config.MAX_FILE_BYTES:
             try:
                 sha = file_sha256(path)
             except OSError:
                 sha = None
             twin = catalog.by_sha256(sha) if sha else None
-            if twin and twin.path != path:
+            if twin:  # a copy of an indexed file (or itself, touched): its features, no decoding
                 have = catalog.features_of(twin.id)
                 vers = catalog.feature_versions(twin.id)
                 if all(vers.get(n) == v for n, v in versions.items()):
@@ -160,14 +216,18 @@ def index_files(
         catalog.write_many(copies)
         report.copies += len(copies)
         done += len(copies)
-    total = len(files)
+    total = len(found.files)
     if progress:
         progress(done, total)
     for results in _run(todo, features, workers=workers, chunk=chunk):
         items = []
         for base, res in results:
             row = dict(base, **res["row"])
-            items.append((row, res["features"]))
+            feats = res["features"]
+            if row["status"] == "ok" and min(row["width"], row["height"]) < min_size:
+                row.update(status="error", reason=f"{row['width']}x{row['height']} px, smaller than --min-size {min_size}")
+                feats = {}
+            items.append((row, feats))
             if row["status"] == "ok":
                 report.added += 1
             else:
@@ -177,6 +237,9 @@ def index_files(
         done += len(items)
         if progress:
             progress(done, total)
+    # last, so that a moved file found its features above under its old path
+    gone = [r.id for r in catalog.gone(found.roots, skip=unchanged)]
+    report.removed = catalog.remove_ids(gone) if gone else 0
     return report
 
 
@@ -188,11 +251,11 @@ def index_blobs(catalog: Catalog, items: list[tuple[str, bytes]], features: list
     todo = []
     for key, data in items:
         sha = hashlib.sha256(data).hexdigest()
-        old = catalog.file(key)
+        old = catalog.blob(key)
         if old and old.sha256 == sha and all(catalog.feature_versions(old.id).get(n) == v for n, v in versions.items()):
             report.unchanged += 1
             continue
-        todo.append((key, {"path": key, "size": len(data), "mtime_ns": None}, data))
+        todo.append((key, {"path": key, "key": key, "size": len(data), "mtime_ns": None}, data))
     done = 0
     for results in _run([(k, b) for k, b, _ in todo], features, workers=workers, chunk=16,
                         blobs={k: d for k, _, d in todo}):

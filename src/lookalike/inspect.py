@@ -101,7 +101,11 @@ def inspect_image(path: str | os.PathLike, out_png: str | os.PathLike | None, *,
         f = width / top.shape[1]
         top = cv2.resize(top, (width, max(1, round(top.shape[0] * f))), interpolation=cv2.INTER_AREA)
     pic = np.concatenate([top, _caption(lines, top.shape[1])], axis=0)
-    if not cv2.imwrite(str(out_png), cv2.cvtColor(pic, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9]):
-        raise OSError(f"could not write {out_png}: check that the folder exists and the name ends in .png")
+    jpeg = str(out_png).lower().endswith((".jpg", ".jpeg"))  # each format its own parameter (no OpenCV warning)
+    params = [cv2.IMWRITE_JPEG_QUALITY, 90] if jpeg else [cv2.IMWRITE_PNG_COMPRESSION, 9]
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out_png))):
+        raise OSError(f"could not write {out_png}: the folder does not exist")
+    if not cv2.imwrite(str(out_png), cv2.cvtColor(pic, cv2.COLOR_RGB2BGR), params):
+        raise OSError(f"could not write {out_png}: name it .png or .jpg")
     result["picture"] = str(out_png)
     return result

@@ -218,6 +218,7 @@ def cluster_index(index, *, by: str = "image", threshold: float | None = None, r
     if refiner == "gcn" and gcn_weights is None:
         gcn_weights = Path(index.dir) / f"cluster-gcn-{by}.npz"
     if by == "face":
+        index.ensure(["faces"])  # with a progress bar: finding faces is the slow part
         items = gather(index, by)
         res = cluster_vectors(items.X, threshold=t, k=conf["k"], refiner=refiner,
                               link_threshold=conf["link_threshold"], floor=conf["floor"], gcn_weights=gcn_weights)
@@ -241,11 +242,13 @@ def _result(index, by, t, refiner, keys, ids, confidence, rank, boxes=None) -> C
     paths = index.catalog.paths({k[0] for k in keys})
     members: dict[int, list] = {}
     for n, (k, cid) in enumerate(zip(keys, ids)):
-        members.setdefault(int(cid), []).append((int(rank[n]), paths.get(k[0], str(k[0])), k[1], float(confidence[n])))
+        if k[0] in paths:  # a file forgotten since (older indexes kept its rows)
+            members.setdefault(int(cid), []).append((paths[k[0]], k[1], float(confidence[n])))
     clusters = []
     for cid, ms in members.items():
-        ms.sort()
-        clusters.append(Cluster(cid, [(p, f) for _, p, f, _ in ms], [c for *_, c in ms]))
+        # representative first: the most confident member (ties by path), the same in batch and stored results
+        ms.sort(key=lambda m: (-m[2], m[0], m[1]))
+        clusters.append(Cluster(cid, [(p, f) for p, f, _ in ms], [c for *_, c in ms]))
     clusters.sort(key=lambda c: (-c.size, c.id))
     by_path = {(paths.get(f, str(f)), j): b for (f, j), b in (boxes or {}).items()}
     return ClusterResult(by, t, refiner, clusters, by_path)
@@ -459,15 +462,15 @@ def train_refiner(index, labels: dict[str, str], *, by: str = "face", out: str |
     if by != "face":
         raise ValueError("the learned refiner is trained on face embeddings only: use --by face "
                          "(image and background clusters come from pair scores; use the default refiner)")
-    ids = index.catalog.ids_by_path()
-    chosen = [ids[p] for p in labels if p in ids]
+    rows = {p: index.catalog.file(p) for p in labels}  # any spelling of a path finds its file
+    label_of = {r.id: labels[p] for p, r in rows.items() if r is not None and r.status == "ok"}
+    chosen = list(label_of)
     if len(chosen) < 3:
-        raise ValueError(f"only {len(chosen)} labelled paths are indexed: index the labelled files first")
+        raise ValueError(f"only {len(chosen)} of {len(labels)} labelled paths are indexed: index the labelled files first")
     items = gather(index, by, chosen)
     keep = [n for n, (f, j) in enumerate(items.keys) if j == 0]
-    paths = index.catalog.paths(chosen)
     X = items.X[keep]
-    truth = np.array([labels[paths[items.keys[n][0]]] for n in keep])
+    truth = np.array([label_of[items.keys[n][0]] for n in keep])
     sims, nbrs = G.knn(X, conf["k"])
     context = context_graph(sims, nbrs, floor=conf["floor"]) if conf["floor"] is not None else None
     edges = G.edges_from_knn(sims, nbrs)
@@ -483,18 +486,21 @@ def train_refiner(index, labels: dict[str, str], *, by: str = "face", out: str |
 
 def read_labels(csv_path: str | Path, *, column: str | None = None) -> dict[str, str]:
     """Labelled groups for `train_refiner` from a CSV with a `path` column and a label column
-    (`column`, else the first of identity / group / background / label / cluster). Relative paths are
-    resolved against the CSV's folder, as in the evaluation sets (identities.csv, groups.csv)."""
+    (`column`, else the first of identity / group / background / label / cluster / person / name, else
+    the first column that is not `path`). Relative paths are resolved against the CSV's folder, as in the
+    evaluation sets (identities.csv, groups.csv); the index matches them whatever spelling it holds."""
     import csv
 
     base = Path(csv_path).resolve().parent
     with open(csv_path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         cols = reader.fieldnames or []
-        col = column or next((c for c in ("identity", "group", "background", "label", "cluster") if c in cols), None)
+        known = ("identity", "group", "background", "label", "cluster", "person", "name")
+        others = [c for c in cols if c != "path"]
+        col = column or next((c for c in known if c in cols), None) or (others[0] if len(cols) >= 2 else None)
         if "path" not in cols or col is None or col not in cols:
-            raise ValueError(f"{csv_path}: need a 'path' column and a label column (identity, group, background, "
-                             f"label or cluster); found {cols}")
+            raise ValueError(f"{csv_path}: need a 'path' column and a label column (--column; default the first of "
+                             f"{', '.join(known)}, else the other column); found {cols}")
         out = {}
         for row in reader:
             p, lab = (row.get("path") or "").strip(), (row.get(col) or "").strip()

@@ -70,6 +70,14 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def check(names) -> None:
+    """ValueError naming the unknown features among `names` and the known ones."""
+    _load_builtin()
+    bad = [n for n in names if n not in _REGISTRY]
+    if bad:
+        raise ValueError(f"unknown feature {', '.join(map(repr, bad))}; known: {', '.join(sorted(_REGISTRY))}")
+
+
 def get(name: str) -> Extractor:
     _load_builtin()
     if name not in _REGISTRY:

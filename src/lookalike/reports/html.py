@@ -18,13 +18,14 @@ table{border-collapse:collapse} td,th{border-bottom:1px solid #eee;padding:6px;t
 td img{max-width:140px;max-height:140px}
 .score{font-weight:bold;font-size:14px}
 .muted{color:#777}
+.pager{position:sticky;top:0;background:#fff;padding:6px 0}
 """
 
 
-def _img(path: str, thumbs: dict[tuple, str | None], box: tuple | None = None) -> str:
+def _img(path: str, thumbs: dict[tuple, str | None], box: tuple | None = None, *, side: int = 160) -> str:
     """A thumbnail <img> (memoised in `thumbs`); box: crop to it first (a face, see thumbs.py)."""
     if (path, box) not in thumbs:
-        thumbs[path, box] = data_uri(path, box=box)
+        thumbs[path, box] = data_uri(path, side, box=box)
     uri = thumbs[path, box]
     return f'<img src="{uri}" alt="">' if uri else '<span class="muted">(no preview)</span>'
 
@@ -44,23 +45,58 @@ def groups_html(title: str, groups: Iterable[tuple[str, list[str]]], *, note: st
     return page(title, "".join(parts))
 
 
-def pairs_html(title: str, pairs: list, groups: list[list[str]] | None = None, *, limit: int = 2000) -> str:
-    thumbs: dict[str, str | None] = {}
-    parts = []
-    if groups:
-        parts.append(f"<p>{len(groups)} groups, {len(pairs)} pairs.</p>")
-        for n, g in enumerate(groups, 1):
-            figs = "".join(f"<figure>{_img(p, thumbs)}<figcaption>{html.escape(p)}</figcaption></figure>" for p in g)
-            parts.append(f"<h2>Group {n} <span class='muted'>({len(g)} images)</span></h2><div class='grid'>{figs}</div>")
-    rows = []
-    for p in pairs[:limit]:
-        extra = ", ".join(f"{k}={v}" for k, v in p.details.items())
-        rows.append(f"<tr><td>{_img(p.a, thumbs)}<br>{html.escape(p.a)}</td><td>{_img(p.b, thumbs)}<br>{html.escape(p.b)}</td>"
-                    f"<td class='score'>{p.score:.3f}</td><td>{html.escape(p.method)}<br><span class='muted'>{html.escape(extra)}</span></td></tr>")
-    if rows:
-        more = f"<p class='muted'>first {limit} of {len(pairs)} pairs</p>" if len(pairs) > limit else ""
-        parts.append("<h2>Pairs</h2>" + more + "<table><tr><th>a</th><th>b</th><th>score</th><th>why</th></tr>" + "".join(rows) + "</table>")
-    return page(title, "".join(parts) or "<p>Nothing alike found.</p>")
+PAGER = """
+<p class='pager'><button onclick='go(-1)'>&larr; previous</button> page <b id='pg'></b> of {pages}
+<button onclick='go(1)'>next &rarr;</button> <input id='q' placeholder='filter by path' oninput='filter()'></p>
+<script>
+let at=0; const pages=[...document.querySelectorAll('section.page')];
+function show(){{pages.forEach((p,i)=>p.style.display=i===at?'':'none');document.getElementById('pg').textContent=at+1;}}
+function go(d){{at=Math.max(0,Math.min(pages.length-1,at+d));show();}}
+function filter(){{const q=document.getElementById('q').value.toLowerCase();
+ document.querySelectorAll('.group').forEach(g=>g.style.display=!q||g.dataset.paths.includes(q)?'':'none');
+ pages.forEach(p=>p.style.display=q?'':'none'); if(!q) show();}}
+show();
+</script>"""
+
+
+def dedup_html(title: str, result, *, per_page: int = 50, side: int = 128) -> str:
+    """Duplicate groups (DedupResult), largest first: each member's thumbnail once (the suggested
+    keeper marked), the group's pairs as text; `per_page` groups a page, a filter box."""
+    thumbs: dict[tuple, str | None] = {}
+    pages = []
+    for start in range(0, len(result.groups), per_page):
+        parts = []
+        for g in result.groups[start : start + per_page]:
+            figs = "".join(
+                f"<figure>{_img(m, thumbs, side=side)}<figcaption>{'<b>keep</b> ' if m == g.keeper else ''}"
+                f"{html.escape(m)}</figcaption></figure>" for m in g.members)
+            rows = "".join(f"<tr><td>{html.escape(p.a)}</td><td>{html.escape(p.b)}</td><td class='score'>{p.score:.3f}</td>"
+                           f"<td>{html.escape(p.method)}</td></tr>" for p in g.pairs)
+            paths = html.escape(" ".join(g.members).lower(), quote=True)
+            decided = " <span class='muted'>decided</span>" if g.decided else ""
+            parts.append(f"<div class='group' data-paths=\"{paths}\"><h2>Group {g.id} <span class='muted'>"
+                         f"({len(g)} images, {len(g.pairs)} pairs)</span>{decided}</h2><div class='grid'>{figs}</div>"
+                         f"<details><summary>pairs</summary><table><tr><th>a</th><th>b</th><th>score</th><th>why</th></tr>"
+                         f"{rows}</table></details></div>")
+        pages.append(f"<section class='page'>{''.join(parts)}</section>")
+    head = (f"<p>{len(result.groups)} groups, {len(result.pairs)} pairs, "
+            f"{sum(len(g) for g in result.groups)} images at score &ge; {result.threshold} ({html.escape(result.mode)} mode).</p>")
+    if not pages:
+        return page(title, head + "<p>Nothing alike found.</p>")
+    return page(title, head + "".join(pages) + (PAGER.format(pages=len(pages)) if len(pages) > 1 else ""))
+
+
+def table_html(title: str, columns: list[str], rows: list, *, image_column: int | None = None,
+               images: list[str] | None = None) -> str:
+    """A plain table page; image_column: that column holds paths, shown with a thumbnail; images:
+    thumbnails above the table."""
+    thumbs: dict[tuple, str | None] = {}
+    top = "".join(f"<figure>{_img(p, thumbs)}<figcaption>{html.escape(p)}</figcaption></figure>" for p in images or [])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(
+        f"<td>{_img(str(v), thumbs) + '<br>' if n == image_column else ''}{html.escape(str(v))}</td>"
+        for n, v in enumerate(r)) + "</tr>" for r in rows)
+    return page(title, (f"<div class='grid'>{top}</div>" if top else "") + f"<table><tr>{head}</tr>{body}</table>")
 
 
 def search_html(title: str, results: list) -> str:

@@ -3,10 +3,20 @@
 One row per file (path as given, size, mtime, sha256, pixel digest, size in pixels, format, status and
 reason) and one row per (file, feature). A file row and its features are written in one transaction,
 so a run killed at any moment leaves only whole files behind and a re-run simply continues.
+
+Identity: a file is known by its *key*, the absolute path with every folder resolved (symlinks,
+`..`, relative spellings), so one folder given once relative and once absolute is indexed once. The
+row keeps the spelling it was first indexed under as its `path` (what every command shows). Pictures
+held in memory (documents' images) are keyed by the caller's key verbatim and have no mtime.
+
+Decisions: what a user said about a set of files ("not duplicates", "keep all", "keep one"), kept
+by key so later dedup runs honour them.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -22,7 +32,8 @@ CREATE TABLE IF NOT EXISTS files(
     width INTEGER, height INTEGER, format TEXT,
     status TEXT NOT NULL,            -- 'ok' or 'error'
     reason TEXT,                     -- one line, for errors
-    added_at REAL
+    added_at REAL,
+    key TEXT                         -- normalised identity (see the module docstring)
 );
 CREATE INDEX IF NOT EXISTS files_sha256 ON files(sha256);
 CREATE INDEX IF NOT EXISTS files_pixels ON files(pixel_digest);
@@ -32,7 +43,27 @@ CREATE TABLE IF NOT EXISTS features(
     PRIMARY KEY(file_id, name)
 );
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS decisions(
+    id INTEGER PRIMARY KEY,
+    verdict TEXT NOT NULL,           -- not_duplicates | keep_all | keep_one
+    members TEXT NOT NULL,           -- JSON list of file keys
+    keeper TEXT,                     -- file key, for keep_one
+    created_at REAL NOT NULL
+);
 """
+
+VERDICTS = ("not_duplicates", "keep_all", "keep_one")
+
+# Tables of other layers that hang off a file id (clusters): emptied for a file that is removed or
+# whose content changed, so no stale assignment outlives the picture it described.
+DEPENDENT_TABLES = ("cluster_members",)
+
+
+def normalise(path: str | os.PathLike) -> str:
+    """The key of a file path: absolute, folders resolved (see the module docstring)."""
+    p = os.path.abspath(os.fspath(path))
+    head, tail = os.path.split(p)
+    return os.path.join(os.path.realpath(head), tail)
 
 
 @dataclass
@@ -62,14 +93,85 @@ class Catalog:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Indexes made before file keys existed: add the column and fill it (relative paths resolve
+        against the current folder); a file stored twice under two spellings keeps its oldest row."""
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
+        with self.transaction():
+            if "key" not in cols:
+                self.db.execute("ALTER TABLE files ADD COLUMN key TEXT")
+            todo = self.db.execute("SELECT id, path, mtime_ns FROM files WHERE key IS NULL ORDER BY id").fetchall()
+            if todo:
+                taken = {r[0] for r in self.db.execute("SELECT key FROM files WHERE key IS NOT NULL")}
+                for fid, path, mtime in todo:
+                    key = path if mtime is None else normalise(path)
+                    if key in taken:
+                        self._delete_ids([fid])
+                    else:
+                        taken.add(key)
+                        self.db.execute("UPDATE files SET key=? WHERE id=?", (key, fid))
+            self.db.execute("CREATE UNIQUE INDEX IF NOT EXISTS files_key ON files(key)")
 
     def close(self) -> None:
         self.db.close()
 
     # -- files ---------------------------------------------------------------------------------
-    def file(self, path: str) -> FileRow | None:
-        r = self.db.execute(f"SELECT {_FILE_COLS} FROM files WHERE path=?", (path,)).fetchone()
+    def file(self, path: str | os.PathLike) -> FileRow | None:
+        """The row of a file on disk, whatever spelling of its path is given (or of a stored key)."""
+        r = self.db.execute(f"SELECT {_FILE_COLS} FROM files WHERE key=?", (normalise(path),)).fetchone()
+        if r is None:
+            r = self.db.execute(f"SELECT {_FILE_COLS} FROM files WHERE path=?", (os.fspath(path),)).fetchone()
         return FileRow(*r) if r else None
+
+    def blob(self, key: str) -> FileRow | None:
+        """The row of an in-memory picture indexed under `key`."""
+        r = self.db.execute(f"SELECT {_FILE_COLS} FROM files WHERE key=?", (key,)).fetchone()
+        return FileRow(*r) if r else None
+
+    def key_of(self, path: str | os.PathLike) -> str:
+        """The key a path is (or would be) stored under: a stored path or key as is, else normalised."""
+        p = os.fspath(path)
+        r = self.db.execute("SELECT key FROM files WHERE path=? OR key=? LIMIT 1", (p, p)).fetchone()
+        return r[0] if r else normalise(p)
+
+    def stat_rows(self) -> dict[str, tuple[int, int | None, int | None, str]]:
+        """{key: (id, size, mtime_ns, status)} of every file on disk (what a re-index compares with)."""
+        return {k: (i, s, m, st) for i, k, s, m, st in self.db.execute(
+            "SELECT id, key, size, mtime_ns, status FROM files WHERE mtime_ns IS NOT NULL")}
+
+    def complete_ids(self, versions: dict[str, str]) -> set[int]:
+        """Ids of files that hold every feature of `versions` ({name: version}) at that version."""
+        if not versions:
+            return {r[0] for r in self.db.execute("SELECT id FROM files")}
+        cond = " OR ".join("(name=? AND version=?)" for _ in versions)
+        args = [x for kv in versions.items() for x in kv]
+        return {r[0] for r in self.db.execute(
+            f"SELECT file_id FROM features WHERE {cond} GROUP BY file_id HAVING COUNT(*)=?", (*args, len(versions)))}
+
+    def under(self, folder: str | os.PathLike) -> list[FileRow]:
+        """Files whose key lies under this folder (any spelling of it)."""
+        root = normalise(folder).rstrip(os.sep) + os.sep
+        return [FileRow(*r) for r in self.db.execute(
+            f"SELECT {_FILE_COLS} FROM files WHERE substr(key, 1, ?) = ?", (len(root), root))]
+
+    def keys(self, ids: Iterable[int]) -> dict[int, str]:
+        return self._by_ids(ids, "key")
+
+    def gone(self, under: Iterable[str] | None = None, *, skip: set[str] = frozenset()) -> list[FileRow]:
+        """Files on disk that no longer exist (only those under these keys' folders, when given;
+        keys in `skip` were just seen and are not checked)."""
+        roots = [r.rstrip(os.sep) or os.sep for r in under] if under is not None else None
+        out = []
+        for r in self.db.execute(f"SELECT {_FILE_COLS}, key FROM files WHERE mtime_ns IS NOT NULL"):
+            key = r[-1]
+            if key in skip or roots is not None and not any(
+                    key == x or key.startswith(x if x.endswith(os.sep) else x + os.sep) for x in roots):
+                continue
+            if not os.path.lexists(key):
+                out.append(FileRow(*r[:-1]))
+        return out
 
     def file_by_id(self, file_id: int) -> FileRow | None:
         r = self.db.execute(f"SELECT {_FILE_COLS} FROM files WHERE id=?", (file_id,)).fetchone()
@@ -86,11 +188,14 @@ class Catalog:
         return FileRow(*r) if r else None
 
     def paths(self, ids: Iterable[int]) -> dict[int, str]:
+        return self._by_ids(ids, "path")
+
+    def _by_ids(self, ids: Iterable[int], col: str) -> dict[int, str]:
         ids = list(ids)
         out: dict[int, str] = {}
         for i in range(0, len(ids), 900):
             chunk = ids[i : i + 900]
-            q = f"SELECT id, path FROM files WHERE id IN ({','.join('?' * len(chunk))})"
+            q = f"SELECT id, {col} FROM files WHERE id IN ({','.join('?' * len(chunk))})"
             out.update(self.db.execute(q, chunk))
         return out
 
@@ -109,16 +214,24 @@ class Catalog:
             return self._write(row, features)
 
     def _write(self, row: dict, features: dict[str, tuple[str, bytes]]) -> int:
-        old = self.db.execute("SELECT id FROM files WHERE path=?", (row["path"],)).fetchone()
+        """row["key"]: the identity (default: the normalised path; blobs pass their key). A file already
+        stored under another spelling keeps its stored path."""
+        key = row.get("key") or normalise(row["path"])
+        old = self.db.execute("SELECT id, path, sha256 FROM files WHERE key=?", (key,)).fetchone()
         cols = ["path", "size", "mtime_ns", "sha256", "pixel_digest", "width", "height", "format", "status", "reason"]
-        vals = [row.get(c) for c in cols] + [time.time()]
+        vals = [row.get(c) for c in cols] + [time.time(), key]
         if old:
             file_id = old[0]
-            sets = ", ".join(f"{c}=?" for c in cols) + ", added_at=?"
+            vals[0] = old[1]
+            sets = ", ".join(f"{c}=?" for c in cols) + ", added_at=?, key=?"
             self.db.execute(f"UPDATE files SET {sets} WHERE id=?", vals + [file_id])
             self.db.execute("DELETE FROM features WHERE file_id=?", (file_id,))
+            if old[2] != row.get("sha256"):
+                self._drop_dependents([file_id])
         else:
-            q = f"INSERT INTO files({', '.join(cols)}, added_at) VALUES ({', '.join('?' * (len(cols) + 1))})"
+            if self.db.execute("SELECT 1 FROM files WHERE path=?", (vals[0],)).fetchone():
+                vals[0] = key  # the same spelling names another file (given from another folder)
+            q = f"INSERT INTO files({', '.join(cols)}, added_at, key) VALUES ({', '.join('?' * (len(cols) + 2))})"
             file_id = self.db.execute(q, vals).lastrowid
         self._put_features(file_id, features)
         return file_id
@@ -127,13 +240,60 @@ class Catalog:
         with self.transaction():
             return [self._write(r, f) for r, f in items]
 
-    def remove(self, paths: Iterable[str]) -> int:
-        n = 0
+    def remove(self, paths: Iterable[str | os.PathLike]) -> int:
+        """Forget files (any spelling of their path, or their key); returns how many were known."""
+        ids = [r.id for r in (self.file(p) or self.blob(os.fspath(p)) for p in paths) if r is not None]
         with self.transaction():
-            for p in paths:
-                n += self.db.execute("DELETE FROM files WHERE path=?", (p,)).rowcount
-            self._bump("files")
-        return n
+            self._delete_ids(ids)
+        return len(ids)
+
+    def remove_ids(self, ids: Iterable[int]) -> int:
+        ids = list(ids)
+        with self.transaction():
+            self._delete_ids(ids)
+        return len(ids)
+
+    def _delete_ids(self, ids: list[int]) -> None:
+        for i in range(0, len(ids), 900):
+            chunk = ids[i : i + 900]
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"DELETE FROM features WHERE file_id IN ({marks})", chunk)
+            self.db.execute(f"DELETE FROM files WHERE id IN ({marks})", chunk)
+        self._drop_dependents(ids)
+
+    def _drop_dependents(self, ids: list[int]) -> None:
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        for t in DEPENDENT_TABLES:
+            if t in tables:
+                for i in range(0, len(ids), 900):
+                    chunk = ids[i : i + 900]
+                    self.db.execute(f"DELETE FROM {t} WHERE file_id IN ({','.join('?' * len(chunk))})", chunk)
+        self._bump("files")
+
+    # -- decisions -------------------------------------------------------------------------------
+    def add_decision(self, keys: list[str], verdict: str, keeper: str | None) -> int:
+        with self.transaction():
+            return self.db.execute("INSERT INTO decisions(verdict, members, keeper, created_at) VALUES (?,?,?,?)",
+                                   (verdict, json.dumps(keys), keeper, time.time())).lastrowid
+
+    def decisions(self) -> list[dict]:
+        """[{id, verdict, members (keys), keeper (key), created_at}], oldest first."""
+        return [{"id": i, "verdict": v, "members": json.loads(m), "keeper": k, "created_at": t}
+                for i, v, m, k, t in self.db.execute(
+                    "SELECT id, verdict, members, keeper, created_at FROM decisions ORDER BY id")]
+
+    def remove_decision(self, decision_id: int) -> bool:
+        with self.transaction():
+            return self.db.execute("DELETE FROM decisions WHERE id=?", (decision_id,)).rowcount > 0
+
+    def display_paths(self, keys: Iterable[str]) -> dict[str, str]:
+        """{key: the path shown for it}: the stored path of indexed files, else the key itself."""
+        keys = list(keys)
+        out = {k: k for k in keys}
+        for i in range(0, len(keys), 900):
+            chunk = keys[i : i + 900]
+            out.update(self.db.execute(f"SELECT key, path FROM files WHERE key IN ({','.join('?' * len(chunk))})", chunk))
+        return out
 
     # -- features ------------------------------------------------------------------------------
     def _put_features(self, file_id: int, features: dict[str, tuple[str, bytes]]) -> None:
