@@ -126,9 +126,6 @@ def test_duplicate_decision_persists_after_reload(page, server, shots):
     expect(groups.first).to_be_visible()
     _thumbs_loaded(page, "#groups img")
     page.screenshot(path=shots / "ui-duplicates.png")
-    if not hasattr(Index, "decide"):
-        expect(page.locator("#status")).to_contain_text("cannot store decisions")
-        pytest.skip("the engine in this build has no Index.decide (duplicate decisions): the buttons are disabled")
     before = int(page.locator("#dcount").inner_text().split()[0])
     first = groups.first
     members = first.get_attribute("data-members")

@@ -34,6 +34,7 @@ STATIC = Path(__file__).parent / "static"
 
 def create_app(settings: Settings) -> FastAPI:
     from lookalike.service.routes import ROUTERS
+    from lookalike.service.routes.common import ERRORS
 
     # Uploaded parts stay in memory (they are capped by --max-upload-mb): Starlette would otherwise spool
     # parts over 1 MB to the system temp folder, and the service writes nothing outside the index.
@@ -57,7 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
 
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=ERRORS)
 
     @app.exception_handler(BadInput)
     async def bad_input(request: Request, exc: BadInput):

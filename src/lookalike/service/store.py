@@ -1,6 +1,6 @@
 """The service's own small database inside the index directory (`INDEX/service.sqlite`).
 
-Keys (hashed), labels of uploaded images (a name is a label, never a path) and cluster names. Kept
+Keys (hashed) and labels of uploaded images (a name is a label, never a path). Kept
 apart from the engine's catalog so the service never changes the engine's schema. One connection
 shared by every thread behind a lock: these are a few tiny rows, written rarely.
 """
@@ -18,8 +18,6 @@ CREATE TABLE IF NOT EXISTS api_keys(
     name TEXT, created_at REAL NOT NULL, revoked_at REAL);
 CREATE TABLE IF NOT EXISTS labels(
     path TEXT PRIMARY KEY, name TEXT NOT NULL, uploaded_at REAL NOT NULL, uploaded_by TEXT);
-CREATE TABLE IF NOT EXISTS cluster_names(
-    kind TEXT NOT NULL, cluster INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY(kind, cluster));
 """
 
 
@@ -59,13 +57,3 @@ class ServiceStore:
 
     def drop_label(self, path: str) -> None:
         self.change("DELETE FROM labels WHERE path=?", (path,))
-
-    # -- cluster names -------------------------------------------------------------------------
-    def cluster_names(self, kind: str) -> dict[int, str]:
-        return dict(self.execute("SELECT cluster, name FROM cluster_names WHERE kind=?", (kind,)))
-
-    def name_cluster(self, kind: str, cluster: int, name: str) -> None:
-        if name:
-            self.change("INSERT OR REPLACE INTO cluster_names(kind, cluster, name) VALUES (?,?,?)", (kind, cluster, name))
-        else:
-            self.change("DELETE FROM cluster_names WHERE kind=? AND cluster=?", (kind, cluster))

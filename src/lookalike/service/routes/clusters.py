@@ -1,8 +1,8 @@
 """Clusters by image, background or face: galleries and names.
 
-The engine stores clusters (batch runs as jobs, online assignment as images arrive) but has no
-merge or split of its clusters yet, so the service offers renaming only (names live in the service
-database, keyed by the engine's stable cluster ids).
+The engine stores clusters (batch runs as jobs, online assignment as images arrive) and their names
+(`Index.rename_cluster`, keyed by stable cluster ids) but has no merge or split of clusters yet, so
+the service offers renaming only.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ async def clusters(request: Request, by: By = "image", min_size: int = Query(2, 
     def run(idx):
         res = idx.clusters(by=by)
         ids = idx.catalog.ids_by_path()
-        names = st.cluster_names(by)
+        names = idx.cluster_names(by=by)
         shown = [c for c in res.clusters if c.size >= min_size]
         page = shown[offset:offset + limit]
         meta = describe(idx, st, [ids[p] for c in page for p, _ in c.members if p in ids])
@@ -54,12 +54,10 @@ async def clusters(request: Request, by: By = "image", min_size: int = Query(2, 
 @router.patch("/{by}/{cluster_id}")
 async def rename(request: Request, by: By, cluster_id: Id, body: Rename, key=Depends(writer)):
     """Name a cluster (a person, a room, a product); ids are stable across clustering runs."""
-    st = store(request)
-
     def run(idx):
         if not any(c.id == cluster_id for c in idx.clusters(by=by).clusters):
             raise HTTPException(404, f"no {by} cluster with id {cluster_id}")
-        st.name_cluster(by, cluster_id, body.name.strip())
+        idx.rename_cluster(cluster_id, body.name.strip(), by=by)
         return {"by": by, "id": cluster_id, "name": body.name.strip() or None}
 
-    return await engine(request).read(run, models=by != "image")
+    return await engine(request).write(run)

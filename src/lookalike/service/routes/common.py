@@ -8,6 +8,8 @@ from typing import Annotated
 
 from fastapi import HTTPException, Path, Request, UploadFile
 
+from pydantic import BaseModel
+
 from lookalike.api import Index
 from lookalike.service.engine import Engine
 from lookalike.service.store import ServiceStore
@@ -17,6 +19,19 @@ MODES = ("copy", "exact", "hash", "similar", "background")
 MAX_ID = 2**62  # SQLite integers are 64-bit signed
 ImageId = Annotated[int, Path(ge=1, le=MAX_ID, description="an image id")]
 Id = Annotated[int, Path(ge=0, le=MAX_ID)]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+# Every error answers {"detail": reason} (a string, also for request validation)
+ERRORS = {401: {"model": Problem, "description": "no key or an unknown or revoked one"},
+          403: {"model": Problem, "description": "the key's role is too low"},
+          413: {"model": Problem, "description": "request body over --max-upload-mb"},
+          422: {"model": Problem, "description": "invalid request or unusable file, with the reason"},
+          429: {"model": Problem, "description": "rate limit of this key"},
+          504: {"model": Problem, "description": "took longer than the request time limit"}}
 
 
 def engine(request: Request) -> Engine:

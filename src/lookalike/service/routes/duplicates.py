@@ -7,14 +7,14 @@ dedup leaves decided groups out of later scans, so a resolved group never comes 
 from __future__ import annotations
 
 import threading
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from lookalike.api import Index
 from lookalike.service.auth import reader, writer
-from lookalike.service.routes.common import Id, describe, engine, store
+from lookalike.service.routes.common import MAX_ID, Id, describe, engine, store
 from lookalike.service.routes.search import _plain
 
 router = APIRouter(prefix="/v1/duplicates", tags=["duplicates"])
@@ -23,19 +23,17 @@ Verdict = Literal["not_duplicates", "keep_all", "keep_one"]
 COMPARED = ("resolution", "format", "bytes", "date")
 
 
+ImageRef = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
 class Decision(BaseModel):
-    members: list[int] = Field(..., min_length=2, description="image ids of the group")
+    members: list[ImageRef] = Field(..., min_length=2, max_length=10000, description="image ids of the group")
     verdict: Verdict
-    keeper: int | None = Field(None, description="with keep_one: the image to keep")
+    keeper: ImageRef | None = Field(None, description="with keep_one: the image to keep")
 
 
 class Bulk(BaseModel):
     decisions: list[Decision] = Field(..., min_length=1, max_length=1000)
-
-
-def decisions_supported() -> None:
-    if not hasattr(Index, "decide"):
-        raise HTTPException(501, "duplicate decisions need Index.decide, which this build of the engine lacks")
 
 
 _cache: dict[tuple, dict] = {}
@@ -48,48 +46,40 @@ async def duplicates(request: Request, mode: Mode = "copy", threshold: float | N
                      include_decided: bool = False, key=Depends(reader)):
     """Groups of alike images, largest first, `limit` from `offset`: members with size, resolution,
     date and what differs from the suggested keeper (highest resolution, then largest file, then
-    oldest), the pairs with scores, and the decision if the group was decided (include_decided)."""
+    oldest, EXIF date first), the pairs with scores, and with include_decided also decided groups
+    (`decided`, `decision`: its id)."""
     eng, st = engine(request), store(request)
     await eng.ensure_mode(mode)
     groups = await eng.read(lambda idx: _groups(idx, st, mode, threshold, include_decided, eng.generation),
                             models=mode == "background")
     page = groups["groups"][offset:offset + limit]
     return {"mode": mode, "threshold": groups["threshold"], "total_groups": len(groups["groups"]),
-            "offset": offset, "limit": limit, "decisions_supported": hasattr(Index, "decide"), "groups": page}
+            "offset": offset, "limit": limit, "groups": page}
 
 
 def _groups(idx: Index, st, mode: str, threshold, include_decided: bool, generation: int) -> dict:
-    stamp = (mode, threshold, include_decided, generation, idx.catalog.stamp("files"),
-             len(idx.decisions()) if hasattr(idx, "decisions") else 0)
+    stamp = (mode, threshold, include_decided, generation, idx.catalog.stamp("files"), len(idx.decisions()))
     with _cache_lock:
         if stamp in _cache:
             return _cache[stamp]
-    try:
-        res = idx.dedup(mode=mode, threshold=threshold, include_decided=include_decided)
-    except TypeError:  # an engine without decisions
-        res = idx.dedup(mode=mode, threshold=threshold)
+    res = idx.dedup(mode=mode, threshold=threshold, include_decided=include_decided)
     path_ids = {}
     for g in res.groups:
-        for p in _members(g)[0]:
+        for p in g.members:
             r = idx.catalog.file(p)
             if r is not None:
                 path_ids[p] = r.id
     meta = describe(idx, st, list(path_ids.values()))
-    by_group: dict[str, list] = {}
-    for p in res.pairs:
-        by_group.setdefault(p.a, []).append(p)
     out = []
-    for n, g in enumerate(res.groups):
-        paths, keeper, decision = _members(g)
-        members = [meta[path_ids[p]] for p in paths if p in path_ids]
+    for g in res.groups:
+        members = [meta[path_ids[p]] for p in g.members if p in path_ids]
         if len(members) < 2:
             continue
-        keeper_id = path_ids.get(keeper) if keeper else suggest_keeper(members)
+        keeper_id = path_ids.get(g.keeper) if g.keeper else suggest_keeper(members)
         pairs = [{"a": path_ids[p.a], "b": path_ids[p.b], "score": round(p.score, 4), "method": p.method,
-                  "details": _plain(p.details)} for a in paths for p in by_group.get(a, ())
-                 if p.a in path_ids and p.b in path_ids]
-        out.append({"group": n, "members": _differences(members, keeper_id), "pairs": pairs,
-                    "suggested_keeper": keeper_id, "decision": decision})
+                  "details": _plain(p.details)} for p in g.pairs if p.a in path_ids and p.b in path_ids]
+        out.append({"group": g.id, "members": _differences(members, keeper_id), "pairs": pairs,
+                    "suggested_keeper": keeper_id, "decided": g.decided, "decision": g.decision})
     result = {"threshold": res.threshold, "groups": out}
     with _cache_lock:
         _cache.clear()
@@ -97,22 +87,8 @@ def _groups(idx: Index, st, mode: str, threshold, include_decided: bool, generat
     return result
 
 
-def _members(g) -> tuple[list[str], str | None, dict | None]:
-    """(member paths, the engine's suggested keeper, its decision) of a group as the engine gives it:
-    a plain list of paths, or a record with members / keeper / decision."""
-    if isinstance(g, (list, tuple)):
-        return list(g), None, None
-    d = g if isinstance(g, dict) else vars(g)
-    members = d.get("members") or d.get("paths") or []
-    keeper = d.get("keeper") or d.get("suggested_keeper")
-    decision = d.get("decision") or d.get("decided")
-    if decision is not None and not isinstance(decision, dict):
-        decision = {"decided": decision} if not hasattr(decision, "__dict__") else vars(decision)
-    return list(members), keeper, decision
-
-
 def suggest_keeper(members: list[dict]) -> int:
-    """Highest resolution, then largest file, then oldest."""
+    """Highest resolution, then largest file, then oldest (the engine's own choice wins when it has one)."""
     best = max(members, key=lambda m: ((m["width"] or 0) * (m["height"] or 0), m["bytes"] or 0,
                                        _neg_date(m["date"]), -m["id"]))
     return best["id"]
@@ -135,17 +111,15 @@ def _differences(members: list[dict], keeper: int | None) -> list[dict]:
     return [{**m, "differs": [f for f, v in values(m).items() if v != rv[f]]} for m in members]
 
 
-@router.post("/decisions", status_code=201, responses={501: {"description": "engine without decisions"}})
+@router.post("/decisions", status_code=201)
 async def decide(request: Request, body: Decision, key=Depends(writer)):
     """Record a decision on a group; the group is not offered again. 201 {"id"}."""
-    decisions_supported()
     return {"id": (await engine(request).write(lambda idx: _decide(idx, body)))}
 
 
-@router.post("/decisions/bulk", status_code=201, responses={501: {"description": "engine without decisions"}})
+@router.post("/decisions/bulk", status_code=201)
 async def decide_many(request: Request, body: Bulk, key=Depends(writer)):
     """Several decisions at once (e.g. "accept the suggested keeper" for a page of groups). 201 {"ids"}."""
-    decisions_supported()
     return {"ids": await engine(request).write(lambda idx: [_decide(idx, d) for d in body.decisions])}
 
 
@@ -160,10 +134,9 @@ def _decide(idx: Index, d: Decision) -> int:
     return int(idx.decide([paths[i] for i in d.members], d.verdict, keeper=keeper))
 
 
-@router.get("/decisions", responses={501: {"description": "engine without decisions"}})
+@router.get("/decisions")
 async def decisions(request: Request, key=Depends(reader)):
     """Every recorded decision, with member ids where the images are still indexed."""
-    decisions_supported()
 
     def run(idx):
         ids = idx.catalog.ids_by_path()
@@ -180,16 +153,14 @@ async def decisions(request: Request, key=Depends(reader)):
     return await engine(request).read(run)
 
 
-@router.delete("/decisions/{decision_id}", responses={404: {"description": "no such decision"},
-                                                      501: {"description": "engine without decisions"}})
+@router.delete("/decisions/{decision_id}", responses={404: {"description": "no such decision"}})
 async def undo(request: Request, decision_id: Id, key=Depends(writer)):
     """Undo a decision: its group comes back on the next scan."""
-    decisions_supported()
 
     def run(idx):
         try:
             idx.undo_decision(decision_id)
-        except (KeyError, LookupError) as e:
+        except ValueError as e:
             raise HTTPException(404, f"no decision with id {decision_id}") from e
         return {"id": decision_id, "undone": True}
 

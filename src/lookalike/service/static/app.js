@@ -120,7 +120,7 @@ async function addToIndex() {
 }
 
 // -- duplicates ---------------------------------------------------------------------------------
-async function loadDuplicates() {
+async function loadDuplicates(message = "") {
   const limit = +$("#dlimit").value;
   const q = new URLSearchParams({ mode: $("#dmode").value, offset: state.dupOffset, limit });
   status("Scanning for duplicates…");
@@ -131,12 +131,12 @@ async function loadDuplicates() {
     $("#dpage").textContent = `page ${Math.floor(state.dupOffset / limit) + 1} of ${pages}`;
     $("#dprev").disabled = state.dupOffset === 0;
     $("#dnext").disabled = state.dupOffset + limit >= res.total_groups;
-    $("#groups").replaceChildren(...res.groups.map((g) => groupCard(g, res.decisions_supported)));
-    status(res.decisions_supported ? "" : "This engine build cannot store decisions yet (501).", res.decisions_supported ? "" : "error");
+    $("#groups").replaceChildren(...res.groups.map(groupCard));
+    status(message || (res.total_groups ? "" : "No duplicate groups left to review in this mode."));
   });
 }
 
-function groupCard(g, canDecide) {
+function groupCard(g) {
   const name = "keep-" + g.group + "-" + g.members.map((m) => m.id).join("-");
   const best = Math.max(...g.pairs.map((p) => p.score), 0);
   const card = el("article", { class: "group", "data-members": g.members.map((m) => m.id).join(","), "data-keeper": g.suggested_keeper },
@@ -153,9 +153,9 @@ function groupCard(g, canDecide) {
         el("div", { class: m.differs.includes("bytes") || m.differs.includes("format") ? "diff" : "" }, `${fmtBytes(m.bytes)} ${m.format || ""}`),
         el("div", { class: m.differs.includes("date") ? "diff" : "" }, (m.date || "").replace("T", " ").replace("+00:00", " UTC")))))),
     el("footer", {},
-      el("button", { type: "button", disabled: !canDecide, onclick: () => decide(card, "keep_all") }, "Keep all"),
-      el("button", { type: "button", disabled: !canDecide, onclick: () => decide(card, "keep_one") }, "Keep one (the chosen)"),
-      el("button", { type: "button", disabled: !canDecide, onclick: () => decide(card, "not_duplicates") }, "Not duplicates")));
+      el("button", { type: "button", onclick: () => decide(card, "keep_all") }, "Keep all"),
+      el("button", { type: "button", onclick: () => decide(card, "keep_one") }, "Keep one (the chosen)"),
+      el("button", { type: "button", onclick: () => decide(card, "not_duplicates") }, "Not duplicates")));
   return card;
 }
 
@@ -166,9 +166,8 @@ async function decide(card, verdict) {
   const body = { members: members(card), verdict, keeper: verdict === "keep_one" && chosen ? +chosen.value : null };
   await guarded(async () => {
     const r = await api("/v1/duplicates/decisions", json("POST", body));
-    status(`Decision ${r.id} saved: ${verdict.replace("_", " ")}. This group will not come back.`);
     card.remove();
-    loadDuplicates();
+    await loadDuplicates(`Decision ${r.id} saved: ${verdict.replace("_", " ")}. This group will not come back.`);
   });
 }
 
@@ -178,8 +177,7 @@ async function bulkAccept() {
   const decisions = cards.map((c) => ({ members: members(c), verdict: "keep_one", keeper: +c.dataset.keeper }));
   await guarded(async () => {
     const r = await api("/v1/duplicates/decisions/bulk", json("POST", { decisions }));
-    status(`${r.ids.length} groups resolved with their suggested keeper.`);
-    loadDuplicates();
+    await loadDuplicates(`${r.ids.length} groups resolved with their suggested keeper.`);
   });
 }
 
