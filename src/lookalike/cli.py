@@ -30,6 +30,9 @@ def _mount_subcommands() -> None:
     from lookalike.cli_risk import risk_app
 
     app.add_typer(risk_app, name="risk", help="Fraud risk of loan applications: background, devices, wall text, cases.")
+    from lookalike.cli_serve import mount
+
+    mount(app)  # `serve` and `keys`
     try:
         from lookalike.cli_eval import eval_app
     except ImportError:  # eval sub-commands not installed in this build

@@ -99,10 +99,12 @@ def file_sha256(path: str) -> str:
 # -- worker side --------------------------------------------------------------------------------
 
 def _init_worker(threads: int) -> None:
+    import multiprocessing
     import signal
 
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to report (re-running resumes)
+    if multiprocessing.parent_process() is not None:  # a worker process (inline, one worker: not ours to change)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to report (re-running resumes)
     import cv2
 
     cv2.setNumThreads(1)
