@@ -7,14 +7,31 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from lookalike.api import Index
 from lookalike.progress import bars, console
 
-app = typer.Typer(help="Find images that look alike: copies, similar photos, same background, same face.",
+if TYPE_CHECKING:
+    from lookalike.api import Index
+
+
+class _App(typer.Typer):
+    """`lookalike hash FILE...` is answered before typer parses (lookalike.hashing.run_cli): typer's
+    argument coercion imports pydantic, half a second on a job that should take a second."""
+
+    def __call__(self, *args, **kwargs):
+        if not args and not kwargs and sys.argv[1:2] == ["hash"]:
+            from lookalike.hashing import run_cli
+
+            code = run_cli(sys.argv[2:])
+            if code is not None:
+                sys.exit(code)
+        return super().__call__(*args, **kwargs)
+
+
+app = _App(help="Find images that look alike: copies, similar photos, same background, same face.",
                   no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="Model assets (converted once from PyPI packages into the cache).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -44,6 +61,8 @@ class Fmt(str, Enum):
 
 
 def _open(index: Optional[Path], b=None) -> Index:
+    from lookalike.api import Index  # imported here: `hash` and `--help` start without the engine
+
     return Index.open(index, progress=b)
 
 
@@ -134,17 +153,9 @@ def dedup(mode: str = typer.Option("copy", help="exact | copy | similar | backgr
 @app.command("hash")
 def hash_cmd(paths: List[Path] = typer.Argument(...), fmt: Fmt = typer.Option(Fmt.csv, "--format")):
     """Perceptual hashes of files (hex): aHash, dHash, pHash, wHash (64-bit), PDQ (256-bit)."""
-    from lookalike.hashing import hash_files
+    from lookalike.hashing import hash_files, write_rows
 
-    rows = hash_files([str(p) for p in paths])
-    for r in rows:
-        if "reason" in r:
-            console.print(f"[yellow]skipped[/] {r['path']}: {r['reason']}")
-    if fmt == Fmt.json:
-        print(json.dumps(rows, indent=1))
-    else:
-        _csv([[r.get(c, "") for c in ("path", "ahash", "dhash", "phash", "whash", "pdq")] for r in rows],
-             ["path", "ahash", "dhash", "phash", "whash", "pdq"])
+    write_rows(hash_files([str(p) for p in paths]), fmt.value)
 
 
 @app.command()
