@@ -6,18 +6,36 @@ one line and a non-zero exit code (cli_common.Root). Only `index` creates a miss
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from lookalike.api import Index
 from lookalike.cli_common import (Fmt, IndexOpt, OutOpt, Root, aligned, check_out, emit, fail, fmt_opt,
                                   say_error)
 from lookalike.progress import bars, console
 
-app = typer.Typer(cls=Root, help="Find images that look alike: copies, similar photos, same background, same face.",
+if TYPE_CHECKING:
+    from lookalike.api import Index
+
+
+class _App(typer.Typer):
+    """`lookalike hash FILE...` is answered before typer parses (lookalike.hashing.run_cli): typer's
+    argument coercion imports pydantic, half a second on a job that should take a second."""
+
+    def __call__(self, *args, **kwargs):
+        if not args and not kwargs and sys.argv[1:2] == ["hash"]:
+            from lookalike.hashing import run_cli
+
+            code = run_cli(sys.argv[2:])
+            if code is not None:
+                sys.exit(code)
+        return super().__call__(*args, **kwargs)
+
+
+app = _App(cls=Root, help="Find images that look alike: copies, similar photos, same background, same face.",
                   no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="Model assets (converted once from PyPI packages into the cache).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -59,6 +77,8 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 def _open(index: Optional[Path], b=None, *, create: bool = False) -> Index:
     """The index; a command other than `index` never creates one (IndexMissing: one line, exit 2)."""
+    from lookalike.api import Index  # imported here: `hash` and `--help` start without the engine
+
     return Index.open(index, progress=b, create=create)
 
 
