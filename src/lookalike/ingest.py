@@ -101,8 +101,11 @@ def file_sha256(path: str) -> str:
 def _init_worker(threads: int) -> None:
     import signal
 
+    import multiprocessing
+
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to report (re-running resumes)
+    if multiprocessing.parent_process() is not None:  # a worker (not an inline run in the main process)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to report (re-running resumes)
     import cv2
 
     cv2.setNumThreads(1)
