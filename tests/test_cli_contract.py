@@ -294,3 +294,10 @@ def _indexed_some(db_path) -> int:
             return db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def test_inspect_writes_jpeg_without_warnings(tmp_path):
+    out = tmp_path / "x.jpg"
+    res = run("inspect", DEMO / "street_01.jpg", "-o", out)
+    assert out.read_bytes()[:2] == b"\xff\xd8" and json.loads(res.stdout)["picture"] == str(out)
+    assert "WARN" not in res.stderr and "XNNPACK" not in res.stderr, res.stderr

@@ -71,6 +71,19 @@ def test_deleted_moved_overwritten_files(tmp_path):
     assert clusters[str(lib / "bridge_blur.jpg")] != clusters[str(lib / "bridge.jpg")]
     assert moved in clusters and str(lib / "rocket.jpg") not in clusters
 
+    # named clusters
+    cid = clusters[str(lib / "cathedral.jpg")]
+    run("clusters", "rename", cid, "cathedrals", "--by", "image", "--index", idx)
+    named = json.loads(run("clusters", "--by", "image", "--index", idx, "--format", "json").stdout)
+    assert [c["name"] for c in named if c["cluster"] == cid] == ["cathedrals"]
+
+    # -o honoured for every format (cluster and clusters)
+    for fmt in ("table", "csv", "json", "html"):
+        for cmd in (["clusters"], ["cluster"]):
+            out = tmp_path / f"{cmd[0]}.{fmt}"
+            res = run(*cmd, "--by", "image", "--index", idx, "--format", fmt, "-o", out)
+            assert res.stdout == "" and out.read_text().strip(), (cmd, fmt)
+
     # remove and prune
     (lib / "chelsea.jpg").unlink()
     assert "removed 1 files that no longer exist" in run("prune", "--index", idx).output

@@ -11,13 +11,14 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from lookalike.docs import DOCS_THRESHOLDS, DocsCheckResult, check_documents
 from lookalike.progress import bars, console
-from lookalike.search.modes import get_mode
+
+if TYPE_CHECKING:  # the engine is imported when a command runs: `lookalike --help` and `hash` start fast
+    from lookalike.docs import DocsCheckResult
 
 docs_app = typer.Typer(help="Pictures copied within and across Office/PDF documents.", no_args_is_help=True,
                        add_completion=False)
@@ -34,7 +35,7 @@ _THRESHOLD_HELP = (
     "Minimum score of a reported pair. The score is the similarity of two pictures in [0, 1] "
     "(shown as a percentage in reports): 1.0 = identical bytes or pixels; in copy mode about 0.8 = "
     "the perceptual-hash distance at which copies start to be missed. Higher = fewer, surer pairs. "
-    f"Default: {DOCS_THRESHOLDS.get('copy')} in copy mode (precision and recall both >= 0.95 on the "
+    "Default: 0.85 in copy mode (precision and recall both >= 0.95 on the "
     "documents test set), the mode's own default otherwise."
 )
 
@@ -58,6 +59,8 @@ def check(paths: List[Path] = typer.Argument(..., help="Documents (.docx .xlsx .
     Documents that cannot be read are reported on stderr and never stop the run.
     """
     from lookalike.cli_common import check_out, fail, say_error
+    from lookalike.docs import check_documents
+    from lookalike.search.modes import get_mode
 
     if fmt == DocFmt.html and not out:
         fail("--format html needs -o FILE.html")
@@ -165,37 +168,48 @@ def _summary(res: DocsCheckResult, groups: list[dict]) -> None:
         console.print(f"  ... and {len(res.skipped) - 20} more skipped pictures (--format json lists all)")
 
 
-def docs_html(res: DocsCheckResult, *, limit: int = 2000) -> str:
-    """A self-contained page: one row per pair with both thumbnails."""
-    from lookalike.reports.html import page
+def docs_html(res: DocsCheckResult, *, per_page: int = 50) -> str:
+    """A self-contained page by groups: each picture's thumbnail once (with its document and place),
+    the group's pairs as text below it; pages of `per_page` groups."""
+    from lookalike.reports.html import PAGER, page
     from lookalike.reports.thumbs import data_uri
 
     pictures = res.pictures
-    thumbs: dict[tuple[str, str], str | None] = {}
 
     def img(doc: str, image: str) -> str:
-        key = (doc, image)
-        if key not in thumbs:
-            pic = pictures.get(key)
-            thumbs[key] = data_uri(pic.data) if pic is not None else None
-        uri = thumbs[key]
+        pic = pictures.get((doc, image))
+        uri = data_uri(pic.data, 128) if pic is not None else None
         return f'<img src="{uri}" alt="">' if uri else '<span class="muted">(no preview)</span>'
 
-    def cell(doc: str, image: str, loc: str) -> str:
-        where = f" - {html.escape(loc)}" if loc else ""
-        return f"<td>{img(doc, image)}<br>{html.escape(doc)}<br><span class='muted'>{html.escape(image)}{where}</span></td>"
-
-    rows = [f"<tr>{cell(p.doc_a, p.image_a, p.location_a)}{cell(p.doc_b, p.image_b, p.location_b)}"
-            f"<td class='score'>{p.score:.1%}</td><td>{html.escape(p.method)}</td></tr>" for p in res.pairs[:limit]]
-    parts = [f"<p>{len(res.documents)} documents, {len(res.pairs)} pairs at score &ge; {res.threshold:.0%} "
-             f"({html.escape(res.mode)} mode). Score: similarity of the two pictures (100 % = identical).</p>"]
-    if len(res.pairs) > limit:
-        parts.append(f"<p class='muted'>first {limit} of {len(res.pairs)} pairs</p>")
-    if rows:
-        parts.append("<table><tr><th>picture A</th><th>picture B</th><th>score</th><th>why</th></tr>" + "".join(rows) + "</table>")
-    else:
-        parts.append("<p>No copied pictures found.</p>")
+    groups = picture_groups(res)
+    members_of = {(m["doc"], m["image"]): n for n, g in enumerate(groups) for m in g["members"]}
+    pairs_of: list[list] = [[] for _ in groups]
+    for p in res.pairs:
+        pairs_of[members_of[(p.doc_a, p.image_a)]].append(p)
+    pages = []
+    for start in range(0, len(groups), per_page):
+        parts = []
+        for n in range(start, min(start + per_page, len(groups))):
+            g = groups[n]
+            figs = "".join(f"<figure>{img(m['doc'], m['image'])}<figcaption>{html.escape(m['doc'])}<br>"
+                           f"<span class='muted'>{html.escape(m['image'])}"
+                           f"{' - ' + html.escape(m['location']) if m['location'] else ''}</span></figcaption></figure>"
+                           for m in g["members"])
+            rows = "".join(f"<tr><td>{html.escape(p.doc_a)} [{html.escape(p.image_a)}]</td><td>{html.escape(p.doc_b)} "
+                           f"[{html.escape(p.image_b)}]</td><td class='score'>{p.score:.1%}</td><td>{html.escape(p.method)}</td></tr>"
+                           for p in pairs_of[n])
+            paths = html.escape(" ".join(m["doc"] for m in g["members"]).lower(), quote=True)
+            parts.append(f"<div class='group' data-paths=\"{paths}\"><h2>Picture {n + 1} <span class='muted'>"
+                         f"({len(g['members'])} places)</span></h2><div class='grid'>{figs}</div><details><summary>pairs"
+                         f"</summary><table><tr><th>a</th><th>b</th><th>score</th><th>why</th></tr>{rows}</table></details></div>")
+        pages.append(f"<section class='page'>{''.join(parts)}</section>")
+    head = [f"<p>{len(res.documents)} documents; {len(groups)} pictures used in more than one place "
+            f"({len(res.pairs)} pairs) at score &ge; {res.threshold:.0%} ({html.escape(res.mode)} mode). "
+            "Score: similarity of the two pictures (100 % = identical).</p>"]
+    if not groups:
+        head.append("<p>No copied pictures found.</p>")
+    tail = PAGER.format(pages=len(pages)) if len(pages) > 1 else ""
     if res.errors:
         items = "".join(f"<li>{html.escape(d)}: {html.escape(r)}</li>" for d, r in res.errors)
-        parts.append(f"<h2>Documents with errors</h2><ul>{items}</ul>")
-    return page("lookalike: pictures that look alike in documents", "".join(parts))
+        tail += f"<h2>Documents with errors</h2><ul>{items}</ul>"
+    return page("lookalike: pictures that look alike in documents", "".join(head) + "".join(pages) + tail)

@@ -103,7 +103,7 @@ def _init_worker(threads: int) -> None:
     import signal
 
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    if multiprocessing.parent_process() is not None:  # a worker process (inline, one worker: not ours to change)
+    if multiprocessing.parent_process() is not None:  # a worker (not an inline run in the main process)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to report (re-running resumes)
     import cv2
 
@@ -303,19 +303,20 @@ def _run(todo: list[tuple[str, dict]], features: list[str], *, workers: int | No
 def compute_missing(catalog: Catalog, names: list[str], *, workers: int | None = None,
                     progress: Callable[[int, int], None] | None = None, chunk: int = 16) -> int:
     """Compute features that some indexed files lack (a mode used on an index built without them)."""
-    ids_by_path: dict[str, int] = {}
+    ids: set[int] = set()
     for n in names:
-        for row in catalog.missing(n, registry.get(n).version):
-            ids_by_path[row.path] = row.id
+        ids.update(row.id for row in catalog.missing(n, registry.get(n).version))
+    # files are read by key (absolute): a relative stored path depends on the folder a command runs in
+    ids_by_path = {k: i for i, k in sorted(catalog.keys(ids).items())}
     return _compute(catalog, ids_by_path, names, workers=workers, progress=progress, chunk=chunk)
 
 
 def compute_for(catalog: Catalog, ids: list[int], names: list[str], *, workers: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> int:
     """Compute features for these files only (e.g. local features of search candidates)."""
-    paths = catalog.paths(ids)
+    keys = catalog.keys(ids)  # read by key, as in compute_missing
     # small jobs run inline: starting worker processes costs more than it saves
-    return _compute(catalog, {p: i for i, p in paths.items()}, names,
+    return _compute(catalog, {k: i for i, k in keys.items()}, names,
                     workers=1 if len(ids) < 64 else workers, progress=progress)
 
 

@@ -147,17 +147,6 @@ def _refine(X, first, refiner, *, link_threshold, context=None, attributes=None,
     raise ValueError(f"unknown refiner {refiner!r}; choose default, gcn or none")
 
 
-def representatives(X, labels) -> np.ndarray:
-    """Per item, its rank in its cluster by mean similarity to the others (0 = the medoid)."""
-    rank = np.zeros(len(labels), np.int64)
-    for g in G.groups(labels):
-        if X is None or len(g) < 3:
-            continue
-        S = X[g] @ X[g].T
-        rank[g[np.argsort(-S.mean(axis=1), kind="stable")]] = np.arange(len(g))
-    return rank
-
-
 # -- items of an index --------------------------------------------------------------------------------
 
 
@@ -231,16 +220,15 @@ def cluster_index(index, *, by: str = "image", threshold: float | None = None, r
         edges = _edges_from_pairs(index, by, items.keys, min(t, conf["pair_floor"]))
         res = cluster_edges(edges, threshold=t, refiner=refiner, link_threshold=conf["link_threshold"],
                             gcn_weights=gcn_weights)
-    rank = representatives(items.X, res.labels) if items.X is not None else np.zeros(len(items.keys), np.int64)
     with index.catalog.transaction():
         _schema(index)
         ids = _stable_ids(index, by, items.keys, res.labels)
         if save:
             _save(index, by, items.keys, ids, res.confidence, {"threshold": t, "refiner": refiner})
-    return _result(index, by, t, refiner, items.keys, ids, res.confidence, rank, items.boxes)
+    return _result(index, by, t, refiner, items.keys, ids, res.confidence, items.boxes)
 
 
-def _result(index, by, t, refiner, keys, ids, confidence, rank, boxes=None) -> ClusterResult:
+def _result(index, by, t, refiner, keys, ids, confidence, boxes=None) -> ClusterResult:
     """boxes: faces' boxes by (file id, face), kept in the result so reports can show the face itself."""
     paths = index.catalog.paths({k[0] for k in keys})
     members: dict[int, list] = {}
@@ -323,8 +311,7 @@ def stored_clusters(index, *, by: str = "image") -> ClusterResult:
     keys = [(r[0], r[1]) for r in rows]
     boxes = gather(index, by, sorted({k[0] for k in keys})).boxes if by == "face" else None
     return _result(index, by, p.get("threshold", BY[by]["threshold"]), p.get("refiner", "stored"), keys,
-                   np.array([r[2] for r in rows], np.int64), np.array([r[3] or 0.0 for r in rows], np.float32),
-                   np.zeros(len(rows), np.int64), boxes)
+                   np.array([r[2] for r in rows], np.int64), np.array([r[3] or 0.0 for r in rows], np.float32), boxes)
 
 
 # -- online -----------------------------------------------------------------------------------------

@@ -100,6 +100,9 @@ class Catalog:
         """Indexes made before file keys existed: add the column and fill it (relative paths resolve
         against the current folder); a file stored twice under two spellings keeps its oldest row."""
         cols = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
+        has_index = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='index' AND name='files_key'").fetchone()
+        if "key" in cols and has_index and not self.db.execute("SELECT 1 FROM files WHERE key IS NULL LIMIT 1").fetchone():
+            return  # up to date: no write lock taken just to open the catalog
         with self.transaction():
             if "key" not in cols:
                 self.db.execute("ALTER TABLE files ADD COLUMN key TEXT")
