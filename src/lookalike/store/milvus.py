@@ -77,7 +77,10 @@ def client(uri: str):
         # pymilvus logs every failed RPC at ERROR with a traceback; our callers report failures themselves
         logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
         try:
-            _clients[uri] = MilvusClient(uri)
+            # lite's in-process gRPC server keeps gRPC's default 5-minute minimum ping interval: the
+            # client's 10 s keepalive pings earn "GOAWAY too_many_pings" lines on stderr in long runs
+            opts = {"grpc_options": {"grpc.keepalive_time_ms": 600_000}} if is_lite(uri) else {}
+            _clients[uri] = MilvusClient(uri, **opts)
         except Exception as e:
             msg = str(e)
             if "LOCK" in msg or "locked" in msg.lower():
