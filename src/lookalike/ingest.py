@@ -289,7 +289,8 @@ def _run(todo: list[tuple[str, dict]], features: list[str], *, workers: int | No
         from lookalike import raypool
 
         tasks = [([(os.path.abspath(p), None) for p, _ in c], features) for c in chunks]
-        results = raypool.imap(extract_chunk, tasks, workers=n, address=ray_address, initializer=_init_worker,
+        # no --workers: every CPU of the Ray cluster (of this machine for a local Ray)
+        results = raypool.imap(extract_chunk, tasks, workers=workers, address=ray_address, initializer=_init_worker,
                                initargs=(1,))
     else:
         tasks = [([(p, (blobs or {}).get(p)) for p, _ in c], features) for c in chunks]

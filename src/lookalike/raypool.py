@@ -42,15 +42,18 @@ def start(workers: int, address: str | None = None) -> bool:
     return True
 
 
-def imap(fn: Callable[[T], R], tasks: Iterable[T], *, workers: int, address: str | None = None,
+def imap(fn: Callable[[T], R], tasks: Iterable[T], *, workers: int | None = None, address: str | None = None,
          initializer: Callable | None = None, initargs: tuple = (), in_flight: int = 2) -> Iterator[R]:
-    """fn over tasks in order, as tasks of `workers` Ray actors (one CPU each)."""
+    """fn over tasks in order, as tasks of `workers` Ray actors (one CPU each). workers=None: every
+    CPU of the cluster (of this machine for a local Ray)."""
     import ray
 
-    started = start(workers, address)
+    started = start(workers or os.cpu_count() or 1, address)
     try:
-        if address:
-            workers = max(1, min(workers, int(ray.cluster_resources().get("CPU", workers))))
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        workers = min(workers or cpus, cpus)
+        if hasattr(tasks, "__len__"):
+            workers = max(1, min(workers, len(tasks)))
 
         @ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)
         class Worker:

@@ -74,14 +74,18 @@ def client(uri: str):
 
         from pymilvus import MilvusClient
 
-        # pymilvus logs every failed RPC at ERROR with a traceback; our callers report failures themselves
+        # pymilvus and milvus-lite log failures at ERROR with a traceback; our callers report them in one line
         logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+        logging.getLogger("milvus_lite").setLevel(logging.CRITICAL)
         try:
-            _clients[uri] = MilvusClient(uri)
+            # lite's in-process gRPC server keeps gRPC's default 5-minute minimum ping interval: the
+            # client's 10 s keepalive pings earn "GOAWAY too_many_pings" lines on stderr in long runs
+            opts = {"grpc_options": {"grpc.keepalive_time_ms": 600_000}} if is_lite(uri) else {}
+            _clients[uri] = MilvusClient(uri, **opts)
         except Exception as e:
             msg = str(e)
-            if "LOCK" in msg or "locked" in msg.lower():
-                msg = "the milvus-lite file is open in another process (one process at a time)"
+            if is_lite(uri) and "Open local milvus failed" in msg:
+                msg = "the milvus-lite file is open in another process (one process at a time) or unreadable"
             raise IndexDamaged(f"cannot open Milvus at {uri}: {msg}") from None
     return _clients[uri]
 
