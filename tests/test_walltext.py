@@ -124,6 +124,10 @@ def test_walltext_roundtrip_and_evidence():
     zh = WallText.from_lines([TextLine("欢迎光临", (0, 0, 50, 20), 0.9)])
     assert zh.harmless and not zh.loan_ad and "harmless" in zh.evidence()
     assert WallText().evidence() == "no wall text"
+    street = WallText.from_lines([TextLine("BILL & MELINDA GATES CENTER FOR COMPUTER SCIENCE AND ENGINEERING", (0, 0, 9, 9), 0.9),
+                                  TextLine("快速放款", (0, 20, 9, 29), 0.9), TextLine("138-0013-8000", (0, 40, 9, 49), 0.9)])
+    assert street.evidence().startswith('wall text "快速放款 / 138-0013-8000 / BILL')  # what matters first
+    assert street.evidence().endswith("(loan advert, phone 138-0013-8000)")
     assert WallText.from_bytes(WallText().to_bytes()) == WallText()
 
 

@@ -73,7 +73,10 @@ class WallText:
         """One sentence for an analyst, e.g. 'wall text "FAST LOANS / call 555-0100" (loan advert, phone 555-0100)'."""
         if not self.lines:
             return "no wall text"
-        text = self.text if len(self.text) <= max_chars else self.text[: max_chars - 1] + "…"
+        # the lines that matter first (loan wording, phone numbers), then the rest in reading order
+        key = [not (ocr_text.is_loan_ad(ln.text) or ocr_text.find_phones(ln.text)) for ln in self.lines]
+        text = " / ".join(ln.text for _, ln in sorted(zip(key, self.lines), key=lambda kl: kl[0]))
+        text = text if len(text) <= max_chars else text[: max_chars - 1] + "…"
         what = []
         if self.loan_ad:
             what.append("loan advert")
