@@ -80,8 +80,6 @@ class RiskStore:
 
     def add_application(self, app: Application, *, file_id: int | None, scene: float | None,
                         photo_error: str | None) -> int:
-        from lookalike.risk.applications import Application as _  # noqa: F401 (type only)
-
         cur = self.db.execute(
             "INSERT INTO applications(application_id, applicant_id, photo, file_id, submitted_at, submitted_text, ip,"
             " subnet, mac, mac_local, device_id, lat, lon, cell, scene, photo_error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
