@@ -26,7 +26,7 @@ from lookalike.imageio import Decoded
 from lookalike.risk import ocr_text
 
 OCR_SIDE = 1280  # long side the background is read at (larger photos are downscaled first)
-DET_SIDE = 960  # long side the text detector sees (the recogniser reads crops at OCR_SIDE)
+DET_SIDE = 960  # long side the text detector sees (the recogniser cuts the lines out of the OCR_SIDE image)
 SHARPEN = (2.0, 1.5)  # unsharp mask (sigma px, amount) before reading: phone photos of a wall are soft
 UNCLIP = 1.6  # how far the detector's text regions are grown (rapidocr default 1.6)
 MIN_SCORE = 0.6  # recogniser confidence below which a line is dropped (noise on textured walls)
