@@ -422,9 +422,11 @@ class RiskEngine:
     def decide(self, application_id: str, label: str) -> None:
         if label not in ("fraud", "not_fraud"):
             raise ValueError(f"label must be 'fraud' or 'not_fraud', not {label!r}")
-        if self.store.seq_of(application_id) is None:
+        seq = self.store.seq_of(application_id)
+        if seq is None:
             raise BadInput(f"unknown application {application_id}")
         self.store.decide(application_id, label)
+        self.rescore({seq})  # the known-fraud device signal of its neighbours changes
 
     def cases(self) -> list[dict]:
         from lookalike.risk.report import case_summaries
