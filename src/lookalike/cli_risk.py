@@ -28,7 +28,7 @@ class Fmt(str, Enum):
 
 
 def _fail(msg: str, code: int = 2):
-    console.print(f"[red]error:[/] {escape(msg)}")
+    console.print(f"[red]error:[/] {escape(msg)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -69,7 +69,7 @@ def score_cmd(applications: Path = typer.Argument(..., help="Applications CSV (f
     except (LookalikeError, ValueError) as e:
         _fail(str(e))
     for app_id, reason in skipped:
-        console.print(f"[yellow]{escape(app_id)}[/]: {escape(reason)}")
+        console.print(f"[yellow]{escape(app_id)}[/]: {escape(reason)}", soft_wrap=True)  # one line each
     if fmt == Fmt.json:
         _write(json.dumps([r.to_dict() for r in results], indent=1) + "\n", out)
     elif fmt == Fmt.html:

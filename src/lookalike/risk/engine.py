@@ -73,6 +73,31 @@ def walltext_available() -> bool:
     return WALLTEXT in registry.names()
 
 
+class _Before:
+    """`s in before`: application s was submitted no later than application `seq` and stored before it
+    (what its risk at submission may know), without listing the whole history."""
+
+    def __init__(self, store: RiskStore, seq: int, submitted_at: float):
+        self.store, self.seq, self.t = store, seq, submitted_at
+        self.times: dict[int, float] = {}
+
+    def prefetch(self, seqs) -> None:
+        todo = [s for s in seqs if s not in self.times and s < self.seq]
+        for i in range(0, len(todo), 900):
+            part = todo[i:i + 900]
+            self.times.update(self.store.db.execute(
+                f"SELECT seq, submitted_at FROM applications WHERE seq IN ({','.join('?' * len(part))})", part))
+
+    def __contains__(self, s: int) -> bool:
+        if s == self.seq:
+            return True
+        if s > self.seq:
+            return False
+        if s not in self.times:
+            self.prefetch([s])
+        return self.times.get(s, float("inf")) <= self.t
+
+
 class RiskEngine:
     def __init__(self, index, *, weights: dict[str, float] | None = None, params: Params | None = None,
                  walltext: bool | None = None):
@@ -149,9 +174,7 @@ class RiskEngine:
         links = find_links(self.index, self.store, seq, faces=self._faces)
         self.store.add_links(seq, links)
         me = self.store.rows([seq])[seq]
-        visible = {s for s, in self.store.db.execute(
-            "SELECT seq FROM applications WHERE seq<? AND submitted_at<=?", (seq, me["submitted_at"]))}
-        visible.add(seq)
+        visible = _Before(self.store, seq, me["submitted_at"])
         v = self._view(seq, visible)
         sig = all_signals(v, wall=json.loads(me["wall"]) if me["wall"] else None)
         risk, why = fuse(sig, self.weights, self.model)
@@ -183,9 +206,12 @@ class RiskEngine:
         nb = set(first.get(seq, {}))
         return self._links_touching(list(nb | {seq}), visible)
 
-    def _links_touching(self, seqs: list[int], visible: set | None) -> dict:
+    def _links_touching(self, seqs: list[int], visible) -> dict:
         adj: dict[int, dict[int, dict]] = defaultdict(dict)
-        for (a, b), ev in self.store.links_of(seqs).items():
+        links = self.store.links_of(seqs)
+        if isinstance(visible, _Before):
+            visible.prefetch({x for pair in links for x in pair})
+        for (a, b), ev in links.items():
             if ev.get("same_applicant") or (visible is not None and (a not in visible or b not in visible)):
                 continue
             adj[a][b] = ev
@@ -216,12 +242,12 @@ class RiskEngine:
         rows = self.store.rows(None if todo is None else set(adj) | todo)
         todo = sorted(rows if todo is None else todo)
         fraud = self._fraud_seqs()
-        out, nodes = [], {}
+        out, nodes, clusters = [], {}, {}
         bar = progress("Re-scoring") if progress else None
         for n, s in enumerate(todo):
             v = View(s, rows, adj, fraud, self.p)
             sig = all_signals(v, wall=json.loads(rows[s]["wall"]) if rows[s]["wall"] else None)
-            sig["background"].facts["cluster"] = self._cluster_stats(rows[s]["bg_cluster"])
+            sig["background"].facts["cluster"] = self._cluster_stats(rows[s]["bg_cluster"], clusters)
             risk, why = fuse(sig, self.weights, self.model)
             nodes[s] = (sig["place"].value, risk)
             out.append((s, risk, why, {k: round(x.value, 4) for k, x in sig.items()}))
@@ -246,22 +272,26 @@ class RiskEngine:
         r = self.store.db.execute("SELECT signals FROM scores WHERE seq=?", (seq,)).fetchone()
         return json.loads(r[0]).get(name, default) if r and r[0] else default
 
-    def _cluster_stats(self, cid) -> dict:
+    def _cluster_stats(self, cid, memo: dict | None = None) -> dict:
+        """Size, distinct applicants / devices / subnets and time span of an online background cluster."""
         if cid is None:
             return {}
-        rs = self.store.db.execute("SELECT applicant_id, device_id, subnet, submitted_at FROM applications "
-                                   "WHERE bg_cluster=?", (cid,)).fetchall()
-        ts = [r[3] for r in rs]
-        return {"id": cid, "size": len(rs), "applicants": len({r[0] for r in rs}),
-                "devices": len({r[1] for r in rs if r[1]}), "subnets": len({r[2] for r in rs if r[2]}),
-                "span_days": round((max(ts) - min(ts)) / 86400.0, 1)}
+        if memo is not None and cid in memo:
+            return memo[cid]
+        n, na, nd, ns, t0, t1 = self.store.db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT applicant_id), COUNT(DISTINCT device_id), COUNT(DISTINCT subnet), "
+            "MIN(submitted_at), MAX(submitted_at) FROM applications WHERE bg_cluster=?", (cid,)).fetchone()
+        out = {"id": cid, "size": n, "applicants": na, "devices": nd, "subnets": ns,
+               "span_days": round(((t1 or 0) - (t0 or 0)) / 86400.0, 1)}
+        if memo is not None:
+            memo[cid] = out
+        return out
 
     def _rebuild_cases(self, adj: dict, nodes: dict, scope: set | None) -> None:
         """nodes: {seq: (privacy of its background, risk)}."""
-        stored = self.store.cases_stored()
+        stored = self.store.cases_stored(None if scope is None else scope)
         if scope is not None:  # widen to whole stored cases, so a case is always rebuilt entirely
-            touched = {stored[s] for s in scope if s in stored}
-            scope = scope | {s for s, c in stored.items() if c in touched}
+            scope = scope | set(stored)
             adj = defaultdict(dict)
             for (a, b), ev in self.store.links_of(scope).items():
                 if a in scope and b in scope and not ev.get("same_applicant"):
@@ -330,10 +360,11 @@ class RiskEngine:
         """The background search's in-memory state before one photo is added (None when not built yet)."""
         from lookalike.search.modes import get_mode
 
-        if self.index.catalog.counts().get("ok", 0) == 0:
+        vx = self.index.vectors("bg_cnn")
+        if vx.ntotal == 0:
             return None
         mode = get_mode("background")
-        return (self.index.vectors("bg_cnn"), mode.codebook(self.index),
+        return (vx, mode.codebook(self.index),
                 self.index.cached("bg_vlad", ("bg_local",), dict))
 
     def _keep_warm(self, state, file_id: int) -> None:
@@ -367,7 +398,14 @@ class RiskEngine:
     def results(self, application_ids: list[str] | None = None) -> list[Scored]:
         q = ("SELECT a.application_id, s.risk, s.risk_at_submission, s.case_id, s.reasons, a.photo_error "
              "FROM applications a JOIN scores s ON s.seq=a.seq")
-        rows = {r[0]: r for r in self.store.db.execute(q)}
+        if application_ids is None:
+            rows = {r[0]: r for r in self.store.db.execute(q + " ORDER BY a.seq")}
+        else:
+            rows = {}
+            for i in range(0, len(application_ids), 900):
+                part = application_ids[i:i + 900]
+                rows.update((r[0], r) for r in self.store.db.execute(
+                    q + f" WHERE a.application_id IN ({','.join('?' * len(part))})", part))
         ids = list(rows) if application_ids is None else [a for a in application_ids if a in rows]
         out = []
         for a in ids:
@@ -384,9 +422,11 @@ class RiskEngine:
     def decide(self, application_id: str, label: str) -> None:
         if label not in ("fraud", "not_fraud"):
             raise ValueError(f"label must be 'fraud' or 'not_fraud', not {label!r}")
-        if self.store.seq_of(application_id) is None:
+        seq = self.store.seq_of(application_id)
+        if seq is None:
             raise BadInput(f"unknown application {application_id}")
         self.store.decide(application_id, label)
+        self.rescore({seq})  # the known-fraud device signal of its neighbours changes
 
     def cases(self) -> list[dict]:
         from lookalike.risk.report import case_summaries

@@ -142,7 +142,10 @@ def is_harmless(lines: list[str]) -> bool:
     """Text was read, none of it loan wording, and every line is a harmless sign (shop hours, WELCOME,
     a delivery or repair number...)."""
     lines = [ln for ln in lines if ln.strip()]
-    return bool(lines) and not any(is_loan_ad(ln) for ln in lines) and all(is_harmless_line(ln) for ln in lines)
+    if not lines or any(is_loan_ad(ln) for ln in lines) or not all(is_harmless_line(ln) for ln in lines):
+        return False
+    # at least one real harmless phrase: a stray "S" or "425" the OCR read on a texture is no sign at all
+    return any(_HARMLESS_EN_RE.search(normalise(ln).lower()) or _HARMLESS_ZH_RE.search(ln) for ln in lines)
 
 
 # -- tokens compared between photos -------------------------------------------------------------
@@ -159,13 +162,17 @@ _GENERIC_ZH = set(HARMLESS_ZH)
 
 
 def tokens(lines: list[str]) -> list[str]:
-    """Distinctive strings to compare between photos: phone numbers ("tel:" + digits), Latin words of
-    4+ letters that are not generic (lower case) and runs of 3+ Chinese characters (a Chinese character
-    carries about what a short English word does)."""
+    """Distinctive strings to compare between photos: phone numbers ("tel:" + digits), other numbers of
+    5+ digits ("num:"), Latin words of 4+ letters that are not generic (lower case) and runs of 3+
+    Chinese characters (a Chinese character carries about what a short English word does)."""
     out: list[str] = []
     text = " / ".join(lines)
-    out += [f"tel:{p}" for p in find_phones(text)]
+    phones = find_phones(text)
+    out += [f"tel:{p}" for p in phones]
     t = normalise(text).lower()
+    # part of a number (a sign half hidden by another, a number the OCR cut short): still the same wall
+    out += [f"num:{d}" for d in (re.sub(r"\D", "", m) for m in re.findall(r"\d[\d -]{4,}\d", t))
+            if 5 <= len(d) and not any(d in p for p in phones)]
     out += [w for w in re.findall(r"[a-z][a-z0-9']{3,}", t) if w.strip("'") not in _GENERIC_WORDS]
     out += [r for r in re.findall(r"[\u3400-\u9fff]{3,}", t) if r not in _GENERIC_ZH]
     return list(dict.fromkeys(out))

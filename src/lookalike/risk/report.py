@@ -22,7 +22,6 @@ THUMB = 240
 
 
 def _members(eng, case_id: int) -> list:
-    eng.store.db.row_factory = None
     seqs = [s for s, in eng.store.db.execute("SELECT seq FROM scores WHERE case_id=?", (case_id,))]
     if not seqs:
         raise BadInput(f"no case {case_id}")
@@ -120,6 +119,15 @@ def _masked(rgb: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     return out
 
 
+def _draw_text_boxes(rgb: np.ndarray, lines: list[dict], *, scale: float) -> None:
+    """Where the wall text was read: an orange box around each line."""
+    for ln in lines:
+        b = ln.get("box") or []
+        if len(b) >= 4:
+            x0, y0, x1, y1 = (int(round(v * scale)) for v in b[:4])
+            cv2.rectangle(rgb, (x0, y0), (x1, y1), (255, 140, 0), 2)
+
+
 def _uri(rgb: np.ndarray, side: int = THUMB) -> str:
     s = side / max(rgb.shape[:2])
     small = cv2.resize(rgb, (max(1, round(rgb.shape[1] * s)), max(1, round(rgb.shape[0] * s))), interpolation=cv2.INTER_AREA)
@@ -180,11 +188,20 @@ def case_html(eng, case_id: int, *, max_pictures: int = 30) -> str:
     d = case_detail(eng, case_id)
     esc = html.escape
     pics = {m["application_id"]: _load(eng, m["photo"]) for m in d["members"]}
+    scales = {}  # photo pixels -> shown pixels (wall-text boxes are in photo pixels)
+    for m in d["members"]:
+        row = eng.index.catalog.file(m["photo"]) if m["photo"] else None
+        if row is not None and row.width and pics[m["application_id"]][0] is not None:
+            scales[m["application_id"]] = pics[m["application_id"]][0].shape[1] / row.width
     figs = []
     for m in d["members"]:
         rgb, mask = pics[m["application_id"]]
-        img = f"<img src='{_uri(_masked(rgb, mask))}' alt=''>" if rgb is not None else "<span class='muted'>(no photo)</span>"
         wt = m["wall_text"]
+        img = "<span class='muted'>(no photo)</span>"
+        if rgb is not None:
+            shown = _masked(rgb, mask)
+            _draw_text_boxes(shown, (wt or {}).get("lines", []), scale=scales.get(m["application_id"], 1.0))
+            img = f"<img src='{_uri(shown)}' alt=''>"
         wall = ""
         if wt and wt.get("lines"):
             wall = "<br>wall text: " + esc(" / ".join(ln["text"] for ln in wt["lines"][:4]))

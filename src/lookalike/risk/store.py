@@ -34,6 +34,7 @@ CREATE INDEX IF NOT EXISTS links_b ON links(b);
 CREATE TABLE IF NOT EXISTS scores(
     seq INTEGER PRIMARY KEY, risk REAL, risk_at_submission REAL NOT NULL, case_id INTEGER, reasons TEXT,
     reasons_at_submission TEXT, signals TEXT, signals_at_submission TEXT);
+CREATE INDEX IF NOT EXISTS scores_case ON scores(case_id);
 CREATE TABLE IF NOT EXISTS decisions(application_id TEXT PRIMARY KEY, label TEXT NOT NULL, at REAL);
 CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT);
 """
@@ -79,8 +80,6 @@ class RiskStore:
 
     def add_application(self, app: Application, *, file_id: int | None, scene: float | None,
                         photo_error: str | None) -> int:
-        from lookalike.risk.applications import Application as _  # noqa: F401 (type only)
-
         cur = self.db.execute(
             "INSERT INTO applications(application_id, applicant_id, photo, file_id, submitted_at, submitted_text, ip,"
             " subnet, mac, mac_local, device_id, lat, lon, cell, scene, photo_error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -139,8 +138,19 @@ class RiskStore:
     def set_cases(self, case_of: dict[int, int | None]) -> None:
         self.db.executemany("UPDATE scores SET case_id=? WHERE seq=?", [(c, s) for s, c in case_of.items()])
 
-    def cases_stored(self) -> dict[int, int]:
-        return dict(self.db.execute("SELECT seq, case_id FROM scores WHERE case_id IS NOT NULL"))
+    def cases_stored(self, seqs=None) -> dict[int, int]:
+        """{seq: case id} of every application in a case, or of every member of the cases `seqs` are in."""
+        if seqs is None:
+            return dict(self.db.execute("SELECT seq, case_id FROM scores WHERE case_id IS NOT NULL"))
+        seqs, cases = list(seqs), set()
+        for i in range(0, len(seqs), 900):
+            part = seqs[i:i + 900]
+            cases |= {c for c, in self.db.execute(f"SELECT DISTINCT case_id FROM scores WHERE case_id IS NOT NULL "
+                                                  f"AND seq IN ({','.join('?' * len(part))})", part)}
+        out = {}
+        for c in cases:
+            out.update(self.db.execute("SELECT seq, case_id FROM scores WHERE case_id=?", (c,)))
+        return out
 
     def decide(self, application_id: str, label: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO decisions(application_id, label, at) VALUES (?,?,?)",

@@ -26,7 +26,8 @@ from lookalike.imageio import Decoded
 from lookalike.risk import ocr_text
 
 OCR_SIDE = 1280  # long side the background is read at (larger photos are downscaled first)
-DET_SIDE = 960  # long side the text detector sees (the recogniser reads crops at OCR_SIDE)
+DET_SIDE = 960  # long side the text detector sees (the recogniser cuts the lines out of the OCR_SIDE image)
+SHARPEN = (2.0, 1.5)  # unsharp mask (sigma px, amount) before reading: phone photos of a wall are soft
 UNCLIP = 1.6  # how far the detector's text regions are grown (rapidocr default 1.6)
 MIN_SCORE = 0.6  # recogniser confidence below which a line is dropped (noise on textured walls)
 PERSON_DILATE = 0.01  # the person mask grown by this share of the long side before it is painted over
@@ -72,7 +73,10 @@ class WallText:
         """One sentence for an analyst, e.g. 'wall text "FAST LOANS / call 555-0100" (loan advert, phone 555-0100)'."""
         if not self.lines:
             return "no wall text"
-        text = self.text if len(self.text) <= max_chars else self.text[: max_chars - 1] + "…"
+        # the lines that matter first (loan wording, phone numbers), then the rest in reading order
+        key = [not (ocr_text.is_loan_ad(ln.text) or ocr_text.find_phones(ln.text)) for ln in self.lines]
+        text = " / ".join(ln.text for _, ln in sorted(zip(key, self.lines), key=lambda kl: kl[0]))
+        text = text if len(text) <= max_chars else text[: max_chars - 1] + "…"
         what = []
         if self.loan_ad:
             what.append("loan advert")
@@ -172,6 +176,15 @@ def mask_person(rgb: np.ndarray, person: np.ndarray, *, seed: int = 0) -> np.nda
     return out
 
 
+def sharpen(rgb: np.ndarray) -> np.ndarray:
+    """Unsharp mask: on the soft, JPEG-compressed signs of phone photos it made the detector find lines it
+    missed (small print under a large headline) and the recogniser read the last digits of numbers."""
+    sigma, amount = SHARPEN
+    if amount <= 0:
+        return rgb
+    return cv2.addWeighted(rgb, 1 + amount, cv2.GaussianBlur(rgb, (0, 0), sigma), -amount, 0)
+
+
 def _as_rgb(img) -> np.ndarray | None:
     """A uint8 H x W x 3 array, or None when `img` is not a usable picture (empty, tiny, wrong shape)."""
     a = np.asarray(img) if img is not None else None
@@ -203,7 +216,7 @@ def read_wall_text(rgb: np.ndarray, person_mask: np.ndarray | None = None, *,
     if s < 1.0:
         a = cv2.resize(a, (max(1, round(a.shape[1] * s)), max(1, round(a.shape[0] * s))), interpolation=cv2.INTER_AREA)
     person = segment_person(a) if person_mask is None else person_mask
-    masked = mask_person(a, person)
+    masked = sharpen(mask_person(a, person))
     result = engine()(cv2.cvtColor(masked, cv2.COLOR_RGB2BGR))
     if result is None or getattr(result, "boxes", None) is None or result.txts is None:
         return WallText()
@@ -230,11 +243,12 @@ class WallTextFeature(Extractor):
     """Lines of text read in the background (person masked), stored as JSON; decode() gives a WallText."""
 
     name, kind, dim = "walltext", "blob", 0
-    version = f"ppocrv6-small/ocr{OCR_SIDE}/det{DET_SIDE}/min{MIN_SCORE:g}/v1"
+    version = f"ppocrv6-small/ocr{OCR_SIDE}/det{DET_SIDE}/sharp{SHARPEN[0]:g}x{SHARPEN[1]:g}/min{MIN_SCORE:g}/v1"
 
     def compute(self, img: Decoded) -> bytes:
-        info = img.__dict__.get("_background")  # the person mask, when a background feature already made it
-        person = info.person if info is not None else None
+        from lookalike.features.background import background_info
+
+        person = background_info(img).person  # computed once per image, shared with the background features
         return read_wall_text(img.rgb, person, size=(img.width, img.height)).to_bytes()
 
     def decode(self, blob: bytes) -> WallText:
