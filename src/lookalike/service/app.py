@@ -21,6 +21,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 import lookalike
 from lookalike.errors import BadInput
+from lookalike.search.modes import get_mode
 from lookalike.service.auth import RateLimiter
 from lookalike.service.engine import Engine
 from lookalike.service.jobs import Jobs
@@ -42,6 +43,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # the features copy search needs, computed once now rather than by the first searches
+        app.state.jobs.start("features", {"mode": "copy"}, "startup", lambda idx, job: {
+            "computed": idx.ensure(get_mode("copy").features)})
         yield
         app.state.engine.close()
         app.state.store.close()

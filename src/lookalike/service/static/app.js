@@ -60,6 +60,9 @@ function thumb(id, side = 256, cls = "") {
   return img;
 }
 
+// A file indexed from the server's disk is named by its full path: show the file name, the path on hover.
+const nameEl = (m, extra = "") => el("div", { class: "name", title: m.name },
+  (m.source !== "upload" && m.name.startsWith("/") ? m.name.split("/").pop() : m.name) + extra);
 const fmtBytes = (n) => n == null ? "?" : n > 1048576 ? (n / 1048576).toFixed(1) + " MB" : Math.round(n / 1024) + " KB";
 const why = (details) => Object.entries(details || {}).map(([k, v]) => `${k} ${typeof v === "number" ? +v.toFixed(3) : v}`).join(", ");
 
@@ -102,7 +105,7 @@ async function runSearch() {
       thumb(m.id),
       el("figcaption", {},
         el("div", { class: "score" }, (100 * m.score).toFixed(1) + "%", " ", el("span", { class: "method" }, m.method)),
-        el("div", { class: "name" }, m.name),
+        nameEl(m),
         el("div", { class: "why muted" }, why(m.details)),
         el("a", { href: "#inspect", onclick: () => { $("#iid").value = m.id; setTimeout(runInspect, 0); } }, "inspect")))));
     status(res.results.length ? `${res.results.length} results (${res.mode} mode)` : "Nothing alike found.");
@@ -148,7 +151,7 @@ function groupCard(g) {
       el("figcaption", {},
         el("label", {}, el("input", { type: "radio", name, value: m.id, checked: m.id === g.suggested_keeper }), " keep this"),
         m.id === g.suggested_keeper ? el("span", { class: "badge" }, "suggested keeper") : null,
-        el("div", { class: "name" }, m.name),
+        nameEl(m),
         el("div", { class: m.differs.includes("resolution") ? "diff" : "" }, `${m.width}×${m.height}`),
         el("div", { class: m.differs.includes("bytes") || m.differs.includes("format") ? "diff" : "" }, `${fmtBytes(m.bytes)} ${m.format || ""}`),
         el("div", { class: m.differs.includes("date") ? "diff" : "" }, (m.date || "").replace("T", " ").replace("+00:00", " UTC")))))),
@@ -194,7 +197,7 @@ async function loadClusters() {
           el("button", { type: "button", onclick: () => renameCluster(by, c.id, input.value) }, "Rename"),
           el("span", { class: "muted" }, ` ${c.size} members`)),
         el("div", { class: "members" }, ...c.members.slice(0, 24).map((m) => el("figure", {}, thumb(m.id, 160),
-          el("figcaption", { class: "name" }, m.name + (by === "face" ? ` (face ${m.face})` : ""))))));
+          el("figcaption", {}, nameEl(m, by === "face" ? ` (face ${m.face})` : ""))))));
     }));
     if (!res.total) status(`No ${by} clusters stored yet: "Re-cluster" runs a job.`);
   });
