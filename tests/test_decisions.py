@@ -124,3 +124,22 @@ CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
         rep = idx.add([d], **HASHES)
         assert (rep.added, idx.info()["files_ok"]) == (1, 1)
         assert idx.decide([d / "a.jpg", d / "b.jpg"], "keep_all") == 1
+
+
+def test_labels_csv_second_column_default_and_any_spelling(tmp_path, monkeypatch):
+    """`cluster train` labels (issue 14, defect 13): a `path,person` CSV needs no --column; labels
+    spelled absolute find files the index holds as relative paths."""
+    from lookalike.cluster.engine import read_labels
+
+    d = tmp_path / "lib"
+    d.mkdir()
+    for n in ("bridge.jpg", "rocket.jpg"):
+        shutil.copy(DEMO / n, d / n)
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"path,person\n{d / 'bridge.jpg'},ann\nlib/rocket.jpg,bob\n")
+    got = read_labels(labels)
+    assert got == {str(d / "bridge.jpg"): "ann", str(d / "rocket.jpg"): "bob"}
+    monkeypatch.chdir(tmp_path)
+    with Index.open("idx") as idx:
+        idx.add(["lib"], **HASHES)
+        assert {idx.catalog.file(p).path for p in got} == {"lib/bridge.jpg", "lib/rocket.jpg"}

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lookalike import docs as docs_module
-from lookalike.cli_docs import docs_app
+from lookalike.cli import app  # `lookalike docs check` as users type it
 from lookalike.docs import check_documents
 from lookalike.imageio import decode_bytes, documents
 
@@ -106,23 +106,23 @@ def test_cli_csv_and_reports(data_dir, tmp_path):
     shutil.copy(good, tmp_path / "b.docx")
     (tmp_path / "broken.docx").write_bytes(b"not a zip")
     runner = CliRunner()
-    result = runner.invoke(docs_app, ["check", str(tmp_path), "--format", "csv"])
+    result = runner.invoke(app, ["docs", "check", str(tmp_path), "--format", "csv"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "doc_a,image_a,doc_b,image_b,score"
+    assert lines[0] == "doc_a,image_a,doc_b,image_b,score,method,location_a,location_b"
     rows = list(csv.DictReader(lines))
     assert rows and all(r["doc_a"].startswith(str(tmp_path)) for r in rows)
     assert all(0.0 <= float(r["score"]) <= 1.0 for r in rows)
     assert "broken.docx" not in result.stdout
     out = tmp_path / "report.xlsx"
-    result = runner.invoke(docs_app, ["check", str(tmp_path), "-o", str(out), "--format", "json"])
+    result = runner.invoke(app, ["docs", "check", str(tmp_path), "-o", str(out), "--format", "json"])
     assert result.exit_code == 0, result.output
     from openpyxl import load_workbook
 
     wb = load_workbook(out)
     assert wb.sheetnames == ["Pairs", "Documents"]
     page = tmp_path / "report.html"
-    result = runner.invoke(docs_app, ["check", str(tmp_path), "--format", "html", "-o", str(page)])
+    result = runner.invoke(app, ["docs", "check", str(tmp_path), "--format", "html", "-o", str(page)])
     assert result.exit_code == 0, result.output
     assert page.read_text().count("data:image/jpeg;base64") >= 2
 
@@ -136,7 +136,7 @@ def test_demo_documents_copy_and_similar_modes():
     greyscale thumbnail, phone screenshot, rotation + caption, identical bytes); two photos of the
     same places that are not copies (brochure.pdf p3-1, photo_log.xlsx image2) must stay unpaired."""
     runner = CliRunner()
-    result = runner.invoke(docs_app, ["check", str(DEMO_DOCS), "--mode", "copy", "--format", "csv"])
+    result = runner.invoke(app, ["docs", "check", str(DEMO_DOCS), "--mode", "copy", "--format", "csv"])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(result.stdout.splitlines()))
     assert len(rows) == 10 and sum(r["doc_a"] != r["doc_b"] for r in rows) == 9

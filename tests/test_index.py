@@ -276,3 +276,22 @@ def test_hash_files_bad_inputs_in_order(bad_folder):
     assert "0 bytes" in by_name["empty.jpg"]["reason"] and "limit" in by_name["bomb.png"]["reason"]
     for name in ("ok.jpg", "png_named.jpg", "cmyk.jpg", "palette.png", "la.png", "i16.png", "anim.gif", "exif6.jpg"):
         assert [len(by_name[name][c]) for c in ("ahash", "dhash", "phash", "whash", "pdq")] == [16, 16, 16, 16, 64]
+
+
+def test_hash_command_starts_light(tmp_path):
+    """`lookalike hash FILE...` answers without the engine, typer's parsing (pydantic) or a pool:
+    a small batch is a short job and start-up was most of it."""
+    demo = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demo")
+    files = sorted(os.path.join(demo, f) for f in os.listdir(demo) if f.endswith(".jpg"))[:3] + [str(tmp_path / "missing.jpg")]
+    probe = ("import sys; sys.argv = ['lookalike', 'hash', *sys.argv[1:]]\n"
+             "from lookalike.cli import app\n"
+             "try:\n    app()\nexcept SystemExit as e:\n    code = e.code\n"
+             "heavy = [m for m in ('lookalike.api', 'pydantic', 'onnxruntime', 'faiss', 'multiprocessing.pool')"
+             " if m in sys.modules]\n"
+             "print('HEAVY', heavy, 'CODE', code, file=sys.stderr)\n")
+    res = subprocess.run([sys.executable, "-c", probe, *files], capture_output=True, text=True, timeout=120)
+    assert "HEAVY [] CODE 0" in res.stderr, res.stderr[-2000:]
+    lines = res.stdout.splitlines()
+    assert lines[0] == "path,ahash,dhash,phash,whash,pdq" and len(lines) == 1 + len(files)
+    assert "skipped" in res.stderr and "missing.jpg" in res.stderr
+    assert all(len(line.split(",")[3]) == 16 for line in lines[1:4])  # the three readable files

@@ -84,10 +84,20 @@ def _exact_topk(X, ids, Q, k):
     return np.take_along_axis(S, top, 1), ids[top]
 
 
-def test_exact_search_range_knn_remove():
+@pytest.fixture(params=["faiss", "milvus-lite"])
+def new_vectors(request, tmp_path):
+    """An empty vector index of each backend: faiss (in memory) and Milvus (a milvus-lite file)."""
+    if request.param == "faiss":
+        return lambda dim: FaissVectorIndex(dim)
+    from lookalike.store.milvus import MilvusVectorIndex
+
+    return lambda dim: MilvusVectorIndex(dim, str(tmp_path / "v.db"), f"t{dim}")
+
+
+def test_exact_search_range_knn_remove(new_vectors):
     X = _clustered(800)
     ids = np.arange(800, dtype=np.int64) * 10
-    index = FaissVectorIndex(32)
+    index = new_vectors(32)
     assert isinstance(index, VectorIndex)
     index.add(ids, X)
     sims, got = index.search(X[:20], 5)

@@ -66,19 +66,22 @@ class Index:
     # -- building -----------------------------------------------------------------------------
     def add(self, paths: Iterable[str | os.PathLike], *, features: Sequence[str] | None = None,
             workers: int | None = None, cluster: Sequence[str] = (), defaults: bool = True,
-            include: Sequence[str] = (), exclude: Sequence[str] = (), min_size: int = 0) -> AddReport:
+            include: Sequence[str] = (), exclude: Sequence[str] = (), min_size: int = 0,
+            engine: str = "local", ray_address: str | None = None) -> AddReport:
         """Index files and folders incrementally (unchanged files are skipped) and drop indexed files
         under them that are gone from the disk (report.removed). New files join the clusters online
         for every `by` in `cluster` and every `by` clustered before in this index.
         defaults=False computes only `features` now (e.g. hashes alone: modes add theirs when used).
         include/exclude: shell globs on file names or paths (see ingest.scan); min_size: pictures whose
-        short side is below it are recorded as errors with that reason."""
+        short side is below it are recorded as errors with that reason.
+        engine="ray" extracts on Ray (a local one, or the cluster at `ray_address`)."""
         from lookalike.cluster.engine import online_kinds, update_online
 
         feats = list(dict.fromkeys(list(features or []) + (default_features() if defaults else [])))
         registry.check(feats)
         report = index_files(self.catalog, paths, feats, workers=workers, progress=self._bar("Indexing"),
-                             skip_dir=self.dir, include=include, exclude=exclude, min_size=min_size)
+                             skip_dir=self.dir, include=include, exclude=exclude, min_size=min_size,
+                             engine=engine, ray_address=ray_address)
         kinds = list(dict.fromkeys([*cluster, *online_kinds(self)]))
         if kinds:
             report.clustered = update_online(self, kinds)
@@ -262,7 +265,7 @@ class Index:
         counts = self.catalog.counts()
         feats = dict(self.catalog.db.execute("SELECT name, COUNT(*) FROM features GROUP BY name"))
         return {"index": str(self.dir), "files_ok": counts.get("ok", 0), "files_error": counts.get("error", 0),
-                "features": feats, "modes": list(MODES)}
+                "features": feats, "modes": list(MODES), "vectors": self.vector_store}
 
     # -- helpers for modes --------------------------------------------------------------------
     def cached(self, key: str, features: Sequence[str], build: Callable[[], object]):
@@ -275,11 +278,32 @@ class Index:
         self._cache[key] = (stamp, value)
         return value
 
-    def vectors(self, name: str):
-        """The vector index of float feature `name`, loaded from disk or rebuilt from the catalog."""
-        from lookalike.store.vectors import open_or_rebuild
+    @property
+    def vector_store(self) -> str:
+        """Where float vectors are searched: 'faiss' (files in the index folder, the default),
+        'milvus:FILE.db' (milvus-lite) or 'milvus://HOST:PORT'. Kept in the catalog's settings."""
+        return self.catalog.get_meta("vectors") or "faiss"
+
+    def use_vectors(self, store: str) -> dict[str, int]:
+        """Choose the vector store and move this index's vectors there now, from the catalog's stored
+        features (nothing is re-extracted). Returns {feature: vectors in the new store}."""
+        from lookalike.store.vectors import VECTOR_FEATURES, check_store
+
+        try:
+            check_store(store)
+        except ValueError as e:
+            raise BadInput(str(e)) from None
+        have = dict(self.catalog.db.execute("SELECT name, COUNT(*) FROM features GROUP BY name"))
+        moved = {n: self.vectors(n, store=store).ntotal for n in VECTOR_FEATURES if have.get(n)}
+        self.catalog.set_meta("vectors", store)  # only once the new store holds everything
+        return moved
+
+    def vectors(self, name: str, *, store: str | None = None):
+        """The vector index of float feature `name` in the chosen store, rebuilt from the catalog when stale."""
+        from lookalike.store.vectors import open_store
 
         ex = registry.get(name)
+        store = store or self.vector_store
 
         def build():
             def loader():
@@ -288,10 +312,20 @@ class Index:
                 X = np.stack([ex.decode(r[1]) for r in rows]) if rows else np.zeros((0, ex.dim), np.float32)
                 return ids, X
 
-            return open_or_rebuild(self.dir / f"vectors-{name}.faiss", stamp=self.catalog.stamp(name),
-                                   loader=loader, dim=ex.dim)
+            return open_store(store, self.dir, name, stamp=self.catalog.stamp(name), index_id=self._index_id(),
+                              loader=loader, dim=ex.dim)
 
-        return self.cached(f"vectors:{name}", [name], build)
+        return self.cached(f"vectors:{store}:{name}", [name], build)
+
+    def _index_id(self) -> str:
+        """A random id naming this index's collections on a shared Milvus server."""
+        iid = self.catalog.get_meta("index_id")
+        if not iid:
+            import uuid
+
+            iid = uuid.uuid4().hex[:12]
+            self.catalog.set_meta("index_id", iid)
+        return iid
 
     def feature_values(self, ids: Sequence[int], name: str) -> dict[int, object]:
         """Feature `name` of these files, computing (and storing) it for files that lack it."""

@@ -6,18 +6,36 @@ one line and a non-zero exit code (cli_common.Root). Only `index` creates a miss
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from lookalike.api import Index
 from lookalike.cli_common import (Fmt, IndexOpt, OutOpt, Root, aligned, check_out, emit, fail, fmt_opt,
                                   say_error)
 from lookalike.progress import bars, console
 
-app = typer.Typer(cls=Root, help="Find images that look alike: copies, similar photos, same background, same face.",
+if TYPE_CHECKING:
+    from lookalike.api import Index
+
+
+class _App(typer.Typer):
+    """`lookalike hash FILE...` is answered before typer parses (lookalike.hashing.run_cli): typer's
+    argument coercion imports pydantic, half a second on a job that should take a second."""
+
+    def __call__(self, *args, **kwargs):
+        if not args and not kwargs and sys.argv[1:2] == ["hash"]:
+            from lookalike.hashing import run_cli
+
+            code = run_cli(sys.argv[2:])
+            if code is not None:
+                sys.exit(code)
+        return super().__call__(*args, **kwargs)
+
+
+app = _App(cls=Root, help="Find images that look alike: copies, similar photos, same background, same face.",
                   no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="Model assets (converted once from PyPI packages into the cache).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -27,6 +45,9 @@ def _mount_subcommands() -> None:
     from lookalike.cli_docs import docs_app
 
     app.add_typer(docs_app, name="docs", help="Pictures copied within and across Word/Excel/PowerPoint/PDF files.")
+    from lookalike.cli_risk import risk_app
+
+    app.add_typer(risk_app, name="risk", help="Fraud risk of loan applications: background, devices, wall text, cases.")
     from lookalike.cli_serve import mount
 
     mount(app)  # `serve` and `keys`
@@ -56,6 +77,8 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 def _open(index: Optional[Path], b=None, *, create: bool = False) -> Index:
     """The index; a command other than `index` never creates one (IndexMissing: one line, exit 2)."""
+    from lookalike.api import Index  # imported here: `hash` and `--help` start without the engine
+
     return Index.open(index, progress=b, create=create)
 
 
@@ -83,20 +106,44 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders to ind
           min_size: int = typer.Option(0, "--min-size", min=0, help="Skip pictures whose short side is below this "
                                        "many pixels (icons, thumbnails); they are listed by `lookalike errors`."),
           watch: float = typer.Option(0, "--watch", min=0, help="Keep running: re-index every this many seconds "
-                                      "(unchanged files cost one stat each) until Ctrl-C.")):
+                                      "(unchanged files cost one stat each) until Ctrl-C."),
+          vectors: Optional[str] = typer.Option(None, "--vectors", help="Vector store: faiss | milvus:FILE.db | "
+                                                "milvus://HOST:PORT. Kept in the index; on an existing index its "
+                                                "vectors move there from the catalog (nothing re-extracted)."),
+          engine: str = typer.Option("local", "--engine", help="Extraction: local (processes) or ray."),
+          ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster for --engine ray: auto "
+                                                    "or HOST:PORT (default: a local Ray with this machine's cores).")):
     """Index files incrementally: unchanged files are skipped, vanished files dropped, bad files recorded."""
     from lookalike.cluster.engine import check_by
+    from lookalike.errors import LookalikeError
     from lookalike.features import registry
+    from lookalike.store.vectors import IndexDamaged, check_store
 
     feats, bys = _split(features), _split(cluster)
+    if not any(p.exists() or p.is_symlink() for p in paths):
+        fail(f"{', '.join(map(str, paths))}: no such file or folder")
     registry.check(feats)
     for by in bys:
         check_by(by)
+    if engine not in ("local", "ray"):
+        fail(f"unknown engine {engine!r}: use local or ray")
+    if vectors:
+        try:
+            check_store(vectors)
+        except ValueError as e:
+            fail(str(e))
     with bars() as b, _open(index, b, create=True) as idx:
         while True:
             rep = idx.add(paths, features=(HASHES_ONLY + feats) if hashes_only else feats, defaults=not hashes_only,
-                          workers=workers, cluster=bys, include=include, exclude=exclude, min_size=min_size)
+                          workers=workers, cluster=bys, include=include, exclude=exclude, min_size=min_size, engine=engine, ray_address=ray_address)
             _report_index(rep)
+            if vectors:
+                try:
+                    moved = idx.use_vectors(vectors)
+                except (LookalikeError, IndexDamaged) as e:
+                    fail(f"vector store {vectors}: {e}")
+                console.print(f"vectors in {vectors}: " + (", ".join(f"{n} {c}" for n, c in moved.items()) or "none yet"))
+                vectors = None
             if not watch:
                 break
             time.sleep(watch)
@@ -123,6 +170,8 @@ def remove(paths: List[str] = typer.Argument(..., help="Files (any spelling of t
     """Forget files in the index (nothing on disk is touched); a folder forgets everything under it."""
     with _open(index) as idx:
         unknown = [p for p in paths if idx.remove([p]) == 0]
+    if len(unknown) == len(paths):
+        fail(f"not in the index: {', '.join(unknown)}")
     console.print(f"removed {len(paths) - len(unknown)}", highlight=False)
     for p in unknown:
         say_error(f"{p}: not in the index")
@@ -140,7 +189,7 @@ def prune(index: Optional[Path] = IndexOpt):
 
 @app.command()
 def search(queries: List[Path] = typer.Argument(..., help="Query images."),
-           mode: str = typer.Option("copy", help="exact | hash | copy | similar | background"),
+           mode: str = typer.Option("copy", help="exact | hash | copy | similar | background | face (the same person)"),
            k: int = typer.Option(10, "-k", min=1, help="Results per query."),
            min_score: Optional[float] = typer.Option(None, min=0.0, max=1.0,
                                                      help="Drop results scoring below this (default: the mode's threshold)."),
@@ -177,7 +226,7 @@ def search(queries: List[Path] = typer.Argument(..., help="Query images."),
 
 
 @app.command()
-def dedup(mode: str = typer.Option("copy", help="exact | hash | copy | similar | background"),
+def dedup(mode: str = typer.Option("copy", help="exact | hash | copy | similar | background | face"),
           threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0,
                                                     help="Score threshold (default: the mode's documented one)."),
           keep: str = typer.Option("best", help="Which member of a group to keep: best (highest resolution, then "

@@ -17,6 +17,7 @@ import typer
 
 from lookalike.docs import DOCS_THRESHOLDS, DocsCheckResult, check_documents
 from lookalike.progress import bars, console
+from lookalike.search.modes import get_mode
 
 docs_app = typer.Typer(help="Pictures copied within and across Office/PDF documents.", no_args_is_help=True,
                        add_completion=False)
@@ -56,42 +57,104 @@ def check(paths: List[Path] = typer.Argument(..., help="Documents (.docx .xlsx .
     word/media/image3.jpeg) and from the image objects of PDF pages (image = p{page}-{n}).
     Documents that cannot be read are reported on stderr and never stop the run.
     """
+    from lookalike.cli_common import check_out, fail, say_error
+
     if fmt == DocFmt.html and not out:
-        raise typer.BadParameter("--format html needs -o FILE.html")
+        fail("--format html needs -o FILE.html")
     if out and fmt != DocFmt.html and out.suffix.lower() != ".xlsx":
-        raise typer.BadParameter(f"-o {out}: the report is an Excel file, name it .xlsx (or use --format html)")
+        fail(f"-o {out}: the report is an Excel file, name it .xlsx (or use --format html)")
+    check_out(out)
     try:
-        with bars() as b:
-            res = check_documents([str(p) for p in paths], mode=mode, threshold=threshold, index_dir=index, progress=b)
-    except ValueError as e:  # unknown mode
-        raise typer.BadParameter(str(e)) from None
+        get_mode(mode)
+    except ValueError as e:
+        fail(str(e))
+    missing = [p for p in paths if not p.exists()]
+    if len(missing) == len(paths):
+        fail(f"{', '.join(map(str, missing))}: no such file or folder")
+    with bars() as b:
+        res = check_documents([str(p) for p in paths if p.exists()], mode=mode, threshold=threshold, index_dir=index,
+                              progress=b)
+    groups = picture_groups(res)
     if fmt == DocFmt.csv:
         w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(["doc_a", "image_a", "doc_b", "image_b", "score"])
-        w.writerows((p.doc_a, p.image_a, p.doc_b, p.image_b, f"{p.score:.4f}") for p in res.pairs)
+        w.writerow(["doc_a", "image_a", "doc_b", "image_b", "score", "method", "location_a", "location_b"])
+        w.writerows((p.doc_a, p.image_a, p.doc_b, p.image_b, f"{p.score:.4f}", p.method, p.location_a, p.location_b)
+                    for p in res.pairs)
     elif fmt == DocFmt.json:
-        print(json.dumps(res.to_dict(), indent=1))
+        print(json.dumps(dict(res.to_dict(), groups=groups), indent=1))
     elif fmt == DocFmt.html:
         Path(out).write_text(docs_html(res), encoding="utf-8")
         console.print(f"wrote {out}")
     else:
-        for p in res.pairs:
-            print(f"{p.score:6.1%}  {p.doc_a} [{p.image_a}]  <->  {p.doc_b} [{p.image_b}]  ({p.method})")
+        for n, g in enumerate(groups, 1):  # one picture used in 9 places is one group, not 36 pairs
+            print(f"group {n}: {len(g['members'])} places, best score {g['score']:.1%}")
+            for m in g["members"]:
+                print(f"  {m['doc']} [{m['image']}]" + (f" - {m['location']}" if m["location"] else ""))
     if out and fmt != DocFmt.html:
         from lookalike.reports.xlsx import write_xlsx_report
 
         write_xlsx_report(out, res.pairs, res.pictures, documents=res.documents)
         console.print(f"wrote {out}")
-    _summary(res)
+    _summary(res, groups)
+    loose = loose_images(paths)
+    if loose:
+        console.print(f"  {loose} image files next to the documents were not checked (only pictures inside documents "
+                      "are): `lookalike index` and `lookalike dedup` compare image files", highlight=False)
+    for p in missing:
+        say_error(f"{p}: no such file or folder")
+    if missing:
+        raise typer.Exit(1)
 
 
-def _summary(res: DocsCheckResult) -> None:
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif", ".avif"}
+
+
+def loose_images(paths: List[Path]) -> int:
+    """Image files under the given folders (docs check looks only inside documents)."""
+    import os
+
+    n = 0
+    for p in paths:
+        if p.is_dir():
+            for _, _, files in os.walk(p):
+                n += sum(Path(f).suffix.lower() in IMAGE_EXTENSIONS for f in files)
+    return n
+
+
+def picture_groups(res: DocsCheckResult) -> list[dict]:
+    """Pictures linked by pairs, as groups (largest first): [{members: [{doc, image, location}], score}]."""
+    parent: dict = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    loc, best = {}, {}
+    for p in res.pairs:
+        a, b = (p.doc_a, p.image_a), (p.doc_b, p.image_b)
+        loc[a], loc[b] = p.location_a, p.location_b
+        parent[find(a)] = find(b)
+    for p in res.pairs:
+        r = find((p.doc_a, p.image_a))
+        best[r] = max(best.get(r, 0.0), p.score)
+    groups: dict = {}
+    for x in parent:
+        groups.setdefault(find(x), []).append(x)
+    out = [{"members": [{"doc": d, "image": i, "location": loc.get((d, i), "")} for d, i in sorted(g)],
+            "score": round(best.get(r, 0.0), 4)} for r, g in groups.items()]
+    return sorted(out, key=lambda g: (-len(g["members"]), g["members"][0]["doc"], g["members"][0]["image"]))
+
+
+def _summary(res: DocsCheckResult, groups: list[dict]) -> None:
     """Counts, then errors and skipped pictures, on stderr (stdout stays machine-readable)."""
     pics = sum(len(d.pictures) for d in res.documents)
     across = sum(p.doc_a != p.doc_b for p in res.pairs)
     console.print(f"{len(res.documents)} documents, {pics} pictures compared, {len(res.skipped)} skipped, "
-                  f"{len(res.errors)} with errors; {len(res.pairs)} pairs ({across} across documents) "
-                  f"at score >= {res.threshold:.0%} ({res.mode} mode)", highlight=False)
+                  f"{len(res.errors)} with errors; {len(groups)} groups of copied pictures, {len(res.pairs)} pairs "
+                  f"({across} across documents) at score >= {res.threshold:.0%} ({res.mode} mode)", highlight=False)
     for doc, reason in res.errors[:20]:
         console.print(f"  [red]error[/] {doc}: {reason}", highlight=False)
     if len(res.errors) > 20:

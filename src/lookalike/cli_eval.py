@@ -64,7 +64,7 @@ def copy_cmd(data: Path = DataOpt,
              mode: str = typer.Option("copy", help="Mode whose dedup is scored."),
              threshold: Optional[float] = typer.Option(None, help="Score threshold (default: the mode's)."),
              index: Optional[Path] = IndexOpt, workers: Optional[int] = WorkersOpt,
-             fmt: Fmt = typer.Option(Fmt.table, "--format")):
+             fmt: Fmt = typer.Option(Fmt.table, "--format", help="table | csv | json.")):
     """Copy detection on a near_duplicate-format set: pairwise P/R/F1, AP, recall per transform."""
     _run("copy", fmt, data=data, mode=mode, threshold=threshold, index=index, workers=workers)
 
@@ -74,7 +74,7 @@ def retrieval_cmd(data: Path = DataOpt,
                   mode: str = typer.Option("similar", help="Mode used to rank."),
                   modes: Optional[str] = typer.Option(None, help="Several modes side by side, e.g. copy,similar."),
                   index: Optional[Path] = IndexOpt, workers: Optional[int] = WorkersOpt,
-                  fmt: Fmt = typer.Option(Fmt.table, "--format")):
+                  fmt: Fmt = typer.Option(Fmt.table, "--format", help="table | csv | json.")):
     """Leave-one-out retrieval on a retrieval-format set: mAP and recall@1/5/10 per mode."""
     chosen = [m.strip() for m in (modes or mode).split(",") if m.strip()]
     _run("retrieval", fmt, data=data, modes=chosen, index=index, workers=workers)
@@ -82,7 +82,7 @@ def retrieval_cmd(data: Path = DataOpt,
 
 @eval_app.command("background")
 def background_cmd(data: Path = DataOpt, index: Optional[Path] = IndexOpt, workers: Optional[int] = WorkersOpt,
-                   fmt: Fmt = typer.Option(Fmt.table, "--format")):
+                   fmt: Fmt = typer.Option(Fmt.table, "--format", help="table | csv | json.")):
     """Same-background retrieval on a background-format set: mAP, recall@k, P/R at the default threshold,
     same-person/other-background false matches, person-mask IoU, side by side with `similar`."""
     from lookalike.eval.background import evaluate_background, table
@@ -116,3 +116,14 @@ def cluster_cmd(data: Path = DataOpt,
         console.print(f"[red]error:[/] {escape(str(e))}")
         raise typer.Exit(2)
     print(table(res))
+
+
+@eval_app.command("risk")
+def risk_cmd(data: Path = DataOpt, index: Optional[Path] = IndexOpt, workers: Optional[int] = WorkersOpt,
+             walltext: Optional[bool] = typer.Option(None, "--walltext/--no-walltext",
+                                                     help="Use the wall-text OCR (default: when installed)."),
+             fmt: Fmt = typer.Option(Fmt.table, "--format")):
+    """Fraud risk on a fraud-format set: ring recall at 1 %/5 % legit FPR (all, clean-device members, rings
+    with >= half above), ROC-AUC/AP, per-kind FP rates, later members by risk_at_submission, case pairwise
+    P/R/F1 and false pairs by kind, OCR phone recall; whole set and each half of its rings/places."""
+    _run("risk", fmt, data=data, index=index, workers=workers, walltext=walltext)

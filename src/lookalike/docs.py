@@ -34,7 +34,6 @@ from itertools import combinations
 import cv2
 import numpy as np
 
-from lookalike.api import Index
 from lookalike.errors import BadInput
 from lookalike.features import hashes as H
 from lookalike.imageio import decode_bytes
@@ -47,7 +46,6 @@ from lookalike.imageio.documents import (
     iter_documents,
 )
 from lookalike.search.hashmatch import HashMatcher
-from lookalike.search.modes import get_mode
 
 Progress = Callable[[str], Callable[[int, int], None]] | None
 
@@ -142,6 +140,8 @@ def check_documents(paths: Iterable[str | os.PathLike], *, mode: str = "copy", t
     the folder: the result keeps a small preview of each picture (`Picture.data`, at most
     `PREVIEW_BYTES`), not the original bytes; `extract_pictures(doc)` gives those.
     """
+    from lookalike.search.modes import get_mode  # the engine loads here, not when the CLI starts
+
     get_mode(mode)  # an unknown mode fails now, not after reading every document
     docs = list(iter_documents(paths))
     bar = progress("Reading documents") if progress else None
@@ -176,6 +176,8 @@ def _check_chunks(chunks: Iterable[list[DocResult]], mode: str, threshold: float
     looks = _Looks()
     picture_errors: list[tuple[str, str, str]] = []
     pairs: dict[tuple[tuple[str, str], tuple[str, str]], DocPair] = {}
+    from lookalike.api import Index
+
     with Index.open(index_dir, progress=progress) as idx:
         for part in chunks:
             results += part

@@ -1,12 +1,21 @@
-"""`lookalike hash`: perceptual hashes of files, fast, in parallel.
+"""`lookalike hash`: perceptual hashes of files, fast, in parallel for large batches.
 
 Only small thumbnails are hashed, so files are decoded straight to a small luma image (a JPEG
 decodes its Y channel at 1/2 to 1/8 scale) instead of the full working image the index uses. The
 64-bit hashes follow imagehash's definitions on the whole picture (no border trimming), so the
 numbers compare with imagehash's; PDQ is Facebook's reference (pdqhash) fed a 64x64 luma.
+
+A small batch is a short job, so it must start fast: `run_cli` answers `lookalike hash FILE...`
+before the rest of the CLI parses (typer's argument coercion imports pydantic, half a second), the
+engine is never imported, and batches under POOL_MIN_FILES run in this process (a pool's start-up
+costs more than it saves on a few hundred files, and nothing on a busy machine).
 """
 
 from __future__ import annotations
+
+import csv
+import json
+import sys
 
 from lookalike import config, parallel
 from lookalike.errors import BadInput
@@ -16,6 +25,7 @@ from lookalike.imageio.load import decode_luma, read_bytes
 COLUMNS = ("path", "ahash", "dhash", "phash", "whash", "pdq")
 HASH_SIDE = 128  # short side decoded for hashing: about what pHash and wHash look at; PDQ needs 64
 CHUNK = 16
+POOL_MIN_FILES = 300  # fewer files: one process (about 5 ms a file; a pool costs about 0.3 s of CPU)
 
 
 def hash_file(path: str) -> dict:
@@ -42,5 +52,44 @@ def hash_files(paths: list[str], *, workers: int | None = None) -> list[dict]:
     """One dict per path, in order: hex ahash, dhash, phash, whash, pdq and pdq_quality; or reason."""
     paths = [str(p) for p in paths]
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
-    n = min(workers or config.workers(), len(chunks))  # a few files: no processes, they cost more
+    if workers is None:
+        workers = config.workers() if len(paths) >= POOL_MIN_FILES else 1
+    n = min(workers, len(chunks))
     return [r for res in parallel.imap(_hash_chunk, chunks, workers=n) for r in res]
+
+
+def write_rows(rows: list[dict], fmt: str, out=None, err=None) -> None:
+    """The `hash` command's output: one line per skipped file on `err`, then CSV or JSON on `out`."""
+    out, err = out or sys.stdout, err or sys.stderr
+    if fmt == "json":
+        print(json.dumps(rows, indent=1), file=out)
+    else:
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(COLUMNS)
+        w.writerows([r.get(c, "") for c in COLUMNS] for r in rows if "reason" not in r)
+    for r in rows:
+        if "reason" in r:  # the same line as the full CLI's say_error
+            print(f"error: {r['path']}: {r['reason']}", file=err)
+
+
+def run_cli(args: list[str]) -> int | None:
+    """`lookalike hash` arguments handled without typer: PATH... [--format csv|json]. None for
+    anything else (--help, an unknown option, no path): the full CLI then parses and explains."""
+    fmt, paths, rest = "csv", [], iter(args)
+    for a in rest:
+        if a == "--format" or a.startswith("--format="):
+            fmt = a.partition("=")[2] if "=" in a else next(rest, "")
+            if fmt not in ("csv", "json"):
+                return None
+        elif a.startswith("-") and a != "-":
+            return None
+        else:
+            paths.append(a)
+    if not paths:
+        return None
+    rows = hash_files(paths)
+    try:
+        write_rows(rows, fmt)
+    except BrokenPipeError:  # `lookalike hash ... | head`: the reader has all it wanted
+        sys.stdout = None
+    return 1 if any("reason" in r for r in rows) else 0

@@ -75,15 +75,15 @@ def scan(paths: Iterable[str | os.PathLike], *, skip_dir: Path | None = None, in
         if os.path.isdir(p):
             for root, dirs, files in os.walk(p, followlinks=False):
                 rel = os.path.relpath(root, p)
-                key_dir = key if rel == "." else os.path.join(key, rel)
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.join(key_dir, d) != skip)
+                key_dir = (key if rel == "." else os.path.join(key, rel)) + os.sep
+                root += "" if root.endswith(os.sep) else os.sep
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and key_dir + d != skip)
                 for f in sorted(files):
-                    ext = os.path.splitext(f)[1].lower()
+                    ext = f[f.rfind("."):].lower() if "." in f else ""
                     if f.startswith(".") or ext in NOT_IMAGES or ext in SIDECARS:
                         continue
-                    path = os.path.join(root, f)
-                    if wanted(path, f):
-                        out.files.append((path, os.path.join(key_dir, f)))
+                    if not (include or exclude) or wanted(root + f, f):
+                        out.files.append((root + f, key_dir + f))
         elif os.path.lexists(p):
             out.files.append((p, key))
         else:
@@ -162,9 +162,12 @@ def index_files(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     min_size: int = 0,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> AddReport:
     """Index what is new or changed under `paths` and drop what vanished from them. Unchanged files
-    (same key, size and mtime, every feature at its version) cost one stat: nothing is read."""
+    (same key, size and mtime, every feature at its version) cost one stat: nothing is read.
+    engine "ray": extraction runs as Ray tasks (lookalike.raypool), the catalog is still written here."""
     report = AddReport()
     versions = {n: registry.get(n).version for n in features}
     todo: list[tuple[str, dict]] = []
@@ -172,7 +175,7 @@ def index_files(
     found = scan(paths, skip_dir=skip_dir, include=include, exclude=exclude)
     report.missing = found.missing
     known = catalog.stat_rows()
-    complete = catalog.complete_ids(versions)
+    incomplete = catalog.incomplete_ids(versions)
     seen: set[str] = set()
     unchanged: set[str] = set()  # keys known to exist now (the vanished-file check skips them)
     done = 0
@@ -193,7 +196,7 @@ def index_files(
                 pass  # vanished since the scan: nothing to record
             continue
         old = known.get(key)
-        if old and old[1] == st.st_size and old[2] == st.st_mtime_ns and (old[3] == "error" or old[0] in complete):
+        if old and old[1] == st.st_size and old[2] == st.st_mtime_ns and (old[3] == "error" or old[0] not in incomplete):
             report.unchanged += 1
             unchanged.add(key)
             done += 1
@@ -221,7 +224,7 @@ def index_files(
     total = len(found.files)
     if progress:
         progress(done, total)
-    for results in _run(todo, features, workers=workers, chunk=chunk):
+    for results in _run(todo, features, workers=workers, chunk=chunk, engine=engine, ray_address=ray_address):
         items = []
         for base, res in results:
             row = dict(base, **res["row"])
@@ -277,12 +280,23 @@ def index_blobs(catalog: Catalog, items: list[tuple[str, bytes]], features: list
 
 
 def _run(todo: list[tuple[str, dict]], features: list[str], *, workers: int | None, chunk: int,
-         blobs: dict[str, bytes] | None = None):
-    """Yield [(base_row, result)] per chunk, from worker processes (or inline for one worker)."""
+         blobs: dict[str, bytes] | None = None, engine: str = "local", ray_address: str | None = None):
+    """Yield [(base_row, result)] per chunk, from worker processes (or inline for one worker), or from
+    Ray actors (engine "ray": paths go absolute, as Ray workers need not share our working folder)."""
     chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
-    tasks = [([(p, (blobs or {}).get(p)) for p, _ in c], features) for c in chunks]
     n = min(workers or config.workers(), max(1, len(chunks)))
-    for c, res in zip(chunks, parallel.imap(extract_chunk, tasks, workers=n, initializer=_init_worker, initargs=(1,))):
+    if engine == "ray" and chunks:
+        from lookalike import raypool
+
+        tasks = [([(os.path.abspath(p), None) for p, _ in c], features) for c in chunks]
+        results = raypool.imap(extract_chunk, tasks, workers=n, address=ray_address, initializer=_init_worker,
+                               initargs=(1,))
+    else:
+        tasks = [([(p, (blobs or {}).get(p)) for p, _ in c], features) for c in chunks]
+        results = parallel.imap(extract_chunk, tasks, workers=n, initializer=_init_worker, initargs=(1,))
+    for c, res in zip(chunks, results):
+        for (p, _), r in zip(c, res):
+            r["row"]["path"] = p  # the key as the caller spelled it
         yield [(b, r) for (_, b), r in zip(c, res)]
 
 

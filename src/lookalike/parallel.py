@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import sys
 import threading
+from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -38,5 +39,26 @@ def imap(fn: Callable[[T], R], tasks: Iterable[T], *, workers: int, initializer:
             initializer(*initargs)
         yield from map(fn, tasks)
         return
-    with pool_context().Pool(workers, initializer=initializer, initargs=initargs) as pool:
+    ctx = pool_context()
+    with _main_script_hidden(ctx):
+        pool = ctx.Pool(workers, initializer=initializer, initargs=initargs)
+    with pool:
         yield from pool.imap(fn, tasks)
+
+
+@contextmanager
+def _main_script_hidden(ctx):
+    """Spawned workers must not re-run the caller's script: a plain script without
+    `if __name__ == "__main__":` would index again in every worker and fail in a loop ("bootstrapping
+    phase"). Workers only run this package's functions, so they need nothing from __main__; while
+    they start, a script's path is hidden from multiprocessing (a module run with -m is left alone)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if ctx.get_start_method() == "fork" or main is None or path is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path

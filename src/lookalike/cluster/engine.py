@@ -99,10 +99,11 @@ def check_by(by: str) -> dict:
 
 def cluster_vectors(X, *, threshold: float, k: int = 20, refiner: str = "default", link_threshold: float = 0.75,
                     floor: float | None = None, attributes=None, attr_weight: float = 0.0,
-                    gcn_weights=None) -> Refined:
+                    gcn_weights=None, sources=None) -> Refined:
     """Cluster L2-normalised vectors: kNN first clusters at `threshold`, then the refiner.
 
-    floor: if set, the refiners also use the context similarity of the kNN graph (refine.py)."""
+    floor: if set, the refiners also use the context similarity of the kNN graph (refine.py).
+    sources: per vector, its file: vectors of one file (faces of one photo) never share a cluster."""
     X = G.check_vectors(X)
     if len(X) == 0:
         return Refined(np.zeros(0, np.int64), np.zeros(0, np.float32))
@@ -110,7 +111,7 @@ def cluster_vectors(X, *, threshold: float, k: int = 20, refiner: str = "default
     first = G.components(G.edges_from_knn(sims, nbrs, threshold=threshold))
     context = context_graph(sims, nbrs, floor=floor) if floor is not None and refiner != "none" else None
     return _refine(X, first, refiner, link_threshold=link_threshold, context=context, attributes=attributes,
-                   attr_weight=attr_weight, gcn_weights=gcn_weights)
+                   attr_weight=attr_weight, gcn_weights=gcn_weights, sources=sources)
 
 
 def cluster_edges(edges: G.Edges, *, threshold: float, refiner: str = "none", link_threshold: float = 0.6,
@@ -129,12 +130,13 @@ def cluster_edges(edges: G.Edges, *, threshold: float, refiner: str = "none", li
 
 
 def _refine(X, first, refiner, *, link_threshold, context=None, attributes=None, attr_weight=0.0,
-            gcn_weights=None, pairs=None, split: str = "average") -> Refined:
+            gcn_weights=None, pairs=None, split: str = "average", sources=None) -> Refined:
     if refiner == "none":
         return Refined(G.relabel(first), np.ones(len(first), np.float32))
     if refiner == "default":
         return refine(X, first, link_threshold=link_threshold, context=context, attributes=attributes,
-                      attr_weight=attr_weight, pairs=pairs, split=split)
+                      attr_weight=attr_weight, pairs=pairs, split=split,
+                      sources=None if sources is None else np.asarray(sources))
     if refiner == "gcn":
         from lookalike.cluster.gcn import GCNWeights, refine_gcn
 
@@ -221,7 +223,8 @@ def cluster_index(index, *, by: str = "image", threshold: float | None = None, r
         index.ensure(["faces"])  # with a progress bar: finding faces is the slow part
         items = gather(index, by)
         res = cluster_vectors(items.X, threshold=t, k=conf["k"], refiner=refiner,
-                              link_threshold=conf["link_threshold"], floor=conf["floor"], gcn_weights=gcn_weights)
+                              link_threshold=conf["link_threshold"], floor=conf["floor"], gcn_weights=gcn_weights,
+                              sources=[i for i, _ in items.keys])
     else:
         index.ensure(get_mode("copy" if by == "image" else "background").features)
         items = gather(index, by)

@@ -16,6 +16,11 @@ members, small), where an exact method is affordable:
    between `link_threshold - margin` and `link_threshold + margin`;
 4. members whose confidence is below `min_confidence` move to the sub-cluster they are most similar
    to on average if that one accepts them, otherwise they become singletons.
+
+Cannot-link (`sources`): items from one source (two faces of one photo) are never one person. Their
+pair gets a distance no average can absorb (CANNOT), so average linkage never merges two groups
+holding such a pair and no member moves into a group holding its sibling; first clusters too small
+to refine are split when they hold one.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from lookalike.cluster.graph import groups, relabel
+
+CANNOT = 1e9  # distance of a cannot-link pair: larger than any mean of up to 5000 x 5000 distances can hide
 
 
 def context_graph(sims: np.ndarray, nbrs: np.ndarray, *, floor: float):
@@ -94,7 +101,7 @@ def average_linkage(S: np.ndarray, threshold: float) -> np.ndarray:
     m = len(S)
     if m < 2:
         return np.zeros(m, np.int64)
-    D = np.clip(1.0 - S.astype(np.float64), 0.0, 2.0)
+    D = np.maximum(1.0 - S.astype(np.float64), 0.0)  # unbounded above: cannot-link pairs stay CANNOT apart
     np.fill_diagonal(D, 0.0)
     Z = linkage(squareform(D, checks=False), method="average")
     return fcluster(Z, t=1.0 - threshold, criterion="distance").astype(np.int64) - 1
@@ -119,14 +126,32 @@ def mean_to_groups(S: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-def refine_each(labels, split, *, max_size: int = 5000) -> Refined:
+def cannot_link(S: np.ndarray, members: np.ndarray, sources: np.ndarray | None) -> np.ndarray:
+    """S with the pairs of members from one source set to 1 - CANNOT (see the module doc)."""
+    if sources is None:
+        return S
+    src = np.asarray(sources)[members]
+    same = src[:, None] == src[None, :]
+    np.fill_diagonal(same, False)
+    if same.any():
+        S = S.astype(np.float64)
+        S[same] = 1.0 - CANNOT
+    return S
+
+
+def refine_each(labels, split, *, max_size: int = 5000, sources: np.ndarray | None = None) -> Refined:
     """Re-cluster every first cluster of 3..max_size members with `split(members) -> (sub-labels, confidence)`
-    (smaller and larger ones stay whole, confidence 1) and number all parts globally."""
+    (smaller and larger ones stay whole, confidence 1; a pair from one source splits) and number all
+    parts globally."""
     labels = np.asarray(labels, np.int64)
     out = np.empty(len(labels), np.int64)
     conf = np.ones(len(labels), np.float32)
     next_label = 0
     for g in groups(labels):
+        if len(g) == 2 and sources is not None and sources[g[0]] == sources[g[1]]:
+            out[g] = next_label, next_label + 1
+            next_label += 2
+            continue
         if len(g) < 3 or len(g) > max_size:
             out[g] = next_label
             next_label += 1
@@ -140,14 +165,16 @@ def refine_each(labels, split, *, max_size: int = 5000) -> Refined:
 
 def refine(X, labels, *, link_threshold: float, min_confidence: float = 0.5, margin: float = 0.1,
            attributes: np.ndarray | None = None, attr_weight: float = 0.0, context=None, pairs=None,
-           split: str = "average", max_size: int = 5000) -> Refined:
+           split: str = "average", max_size: int = 5000, sources: np.ndarray | None = None) -> Refined:
     """Split and clean every first cluster (see the module doc); clusters above max_size are kept whole.
 
-    X: (n, d) unit vectors, or None with `pairs` = a `pair_graph` of explicit scores."""
+    X: (n, d) unit vectors, or None with `pairs` = a `pair_graph` of explicit scores. sources: per
+    item, where it comes from (a file id); items of one source never share a cluster."""
     X = None if X is None else np.asarray(X, np.float32)
 
     def one(g):
         S = similarity(X, g, attributes=attributes, attr_weight=attr_weight, context=context, pairs=pairs)
+        S = cannot_link(S, g, sources)
         sub = average_linkage(S, link_threshold) if split == "average" else whispers(S, link_threshold)
         M = mean_to_groups(S, sub)
         own = M[np.arange(len(g)), sub]
@@ -169,4 +196,4 @@ def refine(X, labels, *, link_threshold: float, min_confidence: float = 0.5, mar
             c = np.where(np.isnan(own), 1.0, np.clip((own - (link_threshold - margin)) / (2 * margin), 0, 1))
         return sub, c
 
-    return refine_each(labels, one, max_size=max_size)
+    return refine_each(labels, one, max_size=max_size, sources=sources)

@@ -87,8 +87,9 @@ def _gcn_cv(X, labels_true, first_threshold, conf, *, folds: int = 2, epochs: in
 
 
 def _methods(X, *, conf, threshold, cw_threshold, dbscan_threshold, true_k, truth_labels, gcn: bool,
-             edges_fn=None) -> tuple[dict[str, np.ndarray], dict]:
-    """Labels of every method on the same vectors X; edges_fn(threshold) gives mode edges if any."""
+             edges_fn=None, sources=None) -> tuple[dict[str, np.ndarray], dict]:
+    """Labels of every method on the same vectors X; edges_fn(threshold) gives mode edges if any;
+    sources: per vector, its photo (the engine's cannot-link)."""
     out, secs = {}, {}
 
     def timed(name, fn):
@@ -98,7 +99,8 @@ def _methods(X, *, conf, threshold, cw_threshold, dbscan_threshold, true_k, trut
 
     if edges_fn is None:
         timed("engine", lambda: cluster_vectors(X, threshold=threshold, k=conf["k"], refiner="default",
-                                                link_threshold=conf["link_threshold"], floor=conf["floor"]).labels)
+                                                link_threshold=conf["link_threshold"], floor=conf["floor"],
+                                                sources=sources).labels)
         timed("first clusters", lambda: cluster_vectors(X, threshold=threshold, k=conf["k"], refiner="none").labels)
         if gcn:
             timed("gcn (2-fold cv)", lambda: _gcn_cv(X, truth_labels, threshold, conf))
@@ -132,7 +134,8 @@ def evaluate_faces(root: Path, *, cache: str | os.PathLike | None = None, gcn: b
     conf = BY["face"]
     item_truth = [truth[keys[n]] if j == 0 else f"_extra{r}" for r, (n, j) in enumerate(rows)]
     labels, secs = _methods(X, conf=conf, threshold=conf["threshold"], cw_threshold=0.94, dbscan_threshold=0.93,
-                            true_k=len(set(truth.values())), truth_labels=item_truth, gcn=gcn)
+                            true_k=len(set(truth.values())), truth_labels=item_truth, gcn=gcn,
+                            sources=[n for n, _ in rows])
     labels["online"] = online_labels(X, conf)
     res = {"photos": len(keys), "faces": len(rows), "no_face": len(keys) - len(largest), "face_seconds": face_secs,
            "methods": {}, "seconds": secs}

@@ -177,4 +177,10 @@ def eval_retrieval(data: str | os.PathLike, *, modes: Sequence[str] = ("similar"
 
 
 # The lead adds "background" and "cluster" here with the same shape: (data, **options) -> dict.
-EVALS: dict[str, Callable[..., dict]] = {"copy": eval_copy, "retrieval": eval_retrieval}
+def eval_risk(data, **kw) -> dict:
+    from lookalike.eval.risk import eval_risk as run
+
+    return run(data, **kw)
+
+
+EVALS: dict[str, Callable[..., dict]] = {"copy": eval_copy, "retrieval": eval_retrieval, "risk": eval_risk}

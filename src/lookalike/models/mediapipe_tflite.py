@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,24 @@ _register(
 )
 
 
+@contextmanager
+def _native_stderr_silenced():
+    """The C++ runtime's own log lines go to file descriptor 2 directly; Python's errors still surface."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to redirect
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            sys.stderr.flush()
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class TFLiteModel:
     """One LiteRT interpreter with a fixed float32 NHWC input; `run(x)` returns copies of every output.
 
@@ -109,8 +128,9 @@ class TFLiteModel:
     def __init__(self, model_path: str | os.PathLike, *, threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter
 
-        self._it = Interpreter(model_path=str(model_path), num_threads=threads)
-        self._it.allocate_tensors()
+        with _native_stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on every model
+            self._it = Interpreter(model_path=str(model_path), num_threads=threads)
+            self._it.allocate_tensors()
         inp = self._it.get_input_details()[0]
         self._in_index = inp["index"]
         self.input_shape = tuple(int(s) for s in inp["shape"])  # (1, H, W, 3)

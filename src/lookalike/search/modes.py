@@ -392,5 +392,6 @@ def query_features(mode: Mode) -> list[str]:
 # Exact and background modes import this module's Mode, so they register after it is defined.
 from lookalike.search.exact import ExactMode  # noqa: E402
 from lookalike.search.background import BackgroundMode  # noqa: E402
+from lookalike.search.faces import FaceMode  # noqa: E402
 
-MODES = {"exact": ExactMode(), **MODES, "background": BackgroundMode()}
+MODES = {"exact": ExactMode(), **MODES, "background": BackgroundMode(), "face": FaceMode()}

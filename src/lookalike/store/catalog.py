@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS features(
     name TEXT NOT NULL, version TEXT NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY(file_id, name)
 );
+CREATE INDEX IF NOT EXISTS features_name ON features(name, version);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS decisions(
     id INTEGER PRIMARY KEY,
@@ -141,14 +142,19 @@ class Catalog:
         return {k: (i, s, m, st) for i, k, s, m, st in self.db.execute(
             "SELECT id, key, size, mtime_ns, status FROM files WHERE mtime_ns IS NOT NULL")}
 
-    def complete_ids(self, versions: dict[str, str]) -> set[int]:
-        """Ids of files that hold every feature of `versions` ({name: version}) at that version."""
-        if not versions:
-            return {r[0] for r in self.db.execute("SELECT id FROM files")}
-        cond = " OR ".join("(name=? AND version=?)" for _ in versions)
-        args = [x for kv in versions.items() for x in kv]
-        return {r[0] for r in self.db.execute(
-            f"SELECT file_id FROM features WHERE {cond} GROUP BY file_id HAVING COUNT(*)=?", (*args, len(versions)))}
+    def incomplete_ids(self, versions: dict[str, str]) -> set[int]:
+        """Ids of files lacking some feature of `versions` ({name: version}) at that version (one
+        indexed lookup per file and feature: cheap when, as in a re-index, nothing is missing)."""
+        out: set[int] = set()
+        n_ok = self.db.execute("SELECT COUNT(*) FROM files WHERE status='ok'").fetchone()[0]
+        for name, version in versions.items():
+            have = self.db.execute("SELECT COUNT(*) FROM features WHERE name=? AND version=?", (name, version)).fetchone()[0]
+            if have == n_ok:  # every ok file has it (the usual re-index): no per-file lookups
+                continue
+            out.update(r[0] for r in self.db.execute(
+                "SELECT f.id FROM files f LEFT JOIN features x ON x.file_id=f.id AND x.name=? "
+                "WHERE x.file_id IS NULL OR x.version<>?", (name, version)))
+        return out
 
     def under(self, folder: str | os.PathLike) -> list[FileRow]:
         """Files whose key lies under this folder (any spelling of it)."""
@@ -162,16 +168,15 @@ class Catalog:
     def gone(self, under: Iterable[str] | None = None, *, skip: set[str] = frozenset()) -> list[FileRow]:
         """Files on disk that no longer exist (only those under these keys' folders, when given;
         keys in `skip` were just seen and are not checked)."""
-        roots = [r.rstrip(os.sep) or os.sep for r in under] if under is not None else None
-        out = []
-        for r in self.db.execute(f"SELECT {_FILE_COLS}, key FROM files WHERE mtime_ns IS NOT NULL"):
-            key = r[-1]
-            if key in skip or roots is not None and not any(
-                    key == x or key.startswith(x if x.endswith(os.sep) else x + os.sep) for x in roots):
+        roots = [r if r.endswith(os.sep) else r + os.sep for r in under] if under is not None else None
+        exact = set(under or ())
+        ids = []
+        for fid, key in self.db.execute("SELECT id, key FROM files WHERE mtime_ns IS NOT NULL"):
+            if key in skip or roots is not None and key not in exact and not key.startswith(tuple(roots)):
                 continue
             if not os.path.lexists(key):
-                out.append(FileRow(*r[:-1]))
-        return out
+                ids.append(fid)
+        return [r for r in (self.file_by_id(i) for i in ids) if r is not None]
 
     def file_by_id(self, file_id: int) -> FileRow | None:
         r = self.db.execute(f"SELECT {_FILE_COLS} FROM files WHERE id=?", (file_id,)).fetchone()

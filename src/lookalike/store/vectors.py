@@ -331,3 +331,43 @@ def open_or_rebuild(path, *, stamp: str, loader: Callable[[], tuple[np.ndarray, 
     index.add(ids, X)
     index.save(path, stamp=stamp)
     return index
+
+
+# -- choosing the store: faiss files in the index folder, or Milvus (store/milvus.py) ---------------
+
+VECTOR_FEATURES = ("cnn", "bg_cnn")  # the float features the modes search through `Index.vectors`
+
+
+def check_store(spec: str) -> str:
+    """'faiss', 'milvus', 'milvus:FILE.db' or 'milvus://HOST:PORT'; raises ValueError otherwise."""
+    if spec != "faiss":
+        from lookalike.store.milvus import parse_uri
+
+        parse_uri(spec, Path("."))
+    return spec
+
+
+def open_store(store: str, index_dir: Path, name: str, *, stamp: str, index_id: str,
+               loader: Callable[[], tuple[np.ndarray, np.ndarray]], dim: int):
+    """The vector index of feature `name` in the chosen store, rebuilt from `loader()` (the catalog)
+    when missing, damaged or older than `stamp`."""
+    index_dir = Path(index_dir)
+    if store == "faiss":
+        return open_or_rebuild(index_dir / f"vectors-{name}.faiss", stamp=stamp, loader=loader, dim=dim)
+    from lookalike.store.milvus import MilvusVectorIndex, parse_uri, read_meta as milvus_meta
+
+    uri = parse_uri(store, index_dir)
+    path = index_dir / f"vectors-{name}.milvus.json"
+    try:
+        meta = milvus_meta(path)
+        if meta.get("stamp") == stamp and meta.get("uri") == uri:
+            return MilvusVectorIndex.load(path)
+    except IndexDamaged:
+        pass
+    index = MilvusVectorIndex(dim, uri, f"lookalike_{index_id}_{name}", create=False)
+    index.drop()  # rebuilt whole from the catalog, as the faiss file is
+    index._create()
+    ids, X = loader()
+    index.add(ids, np.asarray(X))
+    index.save(path, stamp=stamp)
+    return index
