@@ -225,32 +225,33 @@ async function recluster() {
 }
 
 // -- risk ---------------------------------------------------------------------------------------
-const caseId = (c) => c.case ?? c.case_id ?? c.id;
-const appIds = (c) => (c.applications || c.members || []).map((a) => typeof a === "string" ? a : a.application_id);
-
 async function loadQueue() {
   await guarded(async () => {
     const res = await api("/v1/cases");
-    $("#queue tbody").replaceChildren(...res.cases.map((c) => el("tr", { class: "case-row", onclick: () => openCase(caseId(c)) },
-      el("td", { class: "score" }, c.risk != null ? (100 * c.risk).toFixed(0) + "%" : ""),
-      el("td", {}, String(caseId(c))),
-      el("td", {}, appIds(c).join(", ")),
-      el("td", { class: "muted" }, (c.reasons || []).join("; ")))));
-    status(res.cases.length ? "" : "No cases yet.");
+    $("#queue tbody").replaceChildren(...res.cases.map((c) => el("tr", { class: "case-row", onclick: () => openCase(c.case) },
+      el("td", { class: "score" }, c.max_risk != null ? (100 * c.max_risk).toFixed(0) + "%" : ""),
+      el("td", {}, String(c.case)),
+      el("td", {}, `${c.size} applications, ${c.applicants} applicants`),
+      el("td", { class: "muted" }, `${c.first} – ${c.last} (${c.span_days} days)`))));
+    status(res.cases.length ? `${res.cases.length} cases, highest risk first` : "No cases yet.");
   });
 }
 
 async function openCase(id) {
   await guarded(async () => {
-    const [c, page] = await Promise.all([api(`/v1/cases/${encodeURIComponent(id)}`),
-      api(`/v1/cases/${encodeURIComponent(id)}/view`, { raw: true }).then((r) => r.text())]);
-    // the case page is shown in a sandboxed frame: its scripts (there should be none) cannot run
+    const [c, page] = await Promise.all([api(`/v1/cases/${id}`),
+      api(`/v1/cases/${id}/view`, { raw: true }).then((r) => r.text())]);
+    // the engine's case page is shown in a sandboxed frame: no script in it can run
     const frame = el("iframe", { sandbox: "", title: "case " + id });
     frame.srcdoc = page;
-    const buttons = appIds(c).map((a) => el("div", { class: "verdict" }, el("span", {}, a + " "),
-      el("button", { type: "button", onclick: () => verdict(a, "fraud") }, "Fraud"),
-      el("button", { type: "button", onclick: () => verdict(a, "not_fraud") }, "Not fraud")));
-    $("#case").replaceChildren(el("h2", {}, "Case " + id), ...buttons, frame);
+    const rows = c.members.map((m) => el("tr", {},
+      el("td", { class: "score" }, m.risk != null ? (100 * m.risk).toFixed(0) + "%" : ""),
+      el("td", {}, m.application_id, el("div", { class: "muted" }, m.submitted_at)),
+      el("td", { class: "muted" }, m.reasons || ""),
+      el("td", {}, el("button", { type: "button", onclick: () => verdict(m.application_id, "fraud") }, "Fraud"), " ",
+        el("button", { type: "button", onclick: () => verdict(m.application_id, "not_fraud") }, "Not fraud"))));
+    $("#case").replaceChildren(el("h2", {}, `Case ${id}: ${c.size} applications over ${c.span_days} days`),
+      el("table", { class: "members-table" }, el("tbody", {}, ...rows)), frame);
   });
 }
 
