@@ -463,7 +463,11 @@ def test_ui_and_openapi_are_served(svc):
                  "/v1/applications", "/v1/cases", "/v1/cases/{case_id}", "/v1/documents/check", "/v1/jobs",
                  "/v1/jobs/{job_id}", "/metrics", "/v1/health"]:
         assert path in spec["paths"], path
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text.lower()  # Swagger UI served from the package
+    assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+    ui = client.get("/")
+    assert "script-src 'self'" in ui.headers["content-security-policy"] and ui.headers["x-content-type-options"] == "nosniff"
 
 
 # -- OpenAPI conformance -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.formparsers import MultiPartParser
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
@@ -50,7 +51,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.engine.close()
         app.state.store.close()
 
-    app = FastAPI(title="lookalike", version=lookalike.__version__, lifespan=lifespan,
+    # FastAPIOffline: /docs with the Swagger UI files shipped in its wheel (FastAPI's default loads them from a CDN)
+    app = FastAPIOffline(title="lookalike", version=lookalike.__version__, lifespan=lifespan,
                   description="Find images that look alike: copies, similar photos, same background, same face. "
                               "Every /v1 route but /v1/health needs `Authorization: Bearer KEY` "
                               "(`lookalike keys create --role reader|writer|admin`).")
@@ -105,6 +107,10 @@ class Observe:
         async def send_observed(message):
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                headers = list(message.get("headers", [])) + [(b"x-content-type-options", b"nosniff")]
+                if scope["path"] not in ("/docs", "/redoc"):  # Swagger's page starts itself with an inline script
+                    headers.append((b"content-security-policy", CSP))
+                message = {**message, "headers": headers}
             await send(message)
 
         declared = _content_length(scope)
@@ -127,6 +133,11 @@ class Observe:
                 log.info(json.dumps({"ts": round(time.time(), 3), "method": scope["method"], "path": scope["path"],
                                      "route": route, "status": status["code"], "ms": round(1000 * took, 1),
                                      "key": scope.get("state", {}).get("key"), "bytes_in": declared}))
+
+
+# The UI runs only its own script; pictures come from the API (blob URLs) or inline (data:); no framing.
+CSP = (b"default-src 'self'; script-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+       b"object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
 def _content_length(scope) -> int | None:
