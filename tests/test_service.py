@@ -8,6 +8,7 @@ import os
 import shutil
 import struct
 import time
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -16,7 +17,9 @@ import pytest
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
-from fastapi.testclient import TestClient  # noqa: E402
+with warnings.catch_warnings():  # starlette's note that it prefers httpx2 (not on this machine)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from fastapi.testclient import TestClient  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from lookalike import Index  # noqa: E402
