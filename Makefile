@@ -6,7 +6,7 @@ LK     := $(VENV)/bin/lookalike
 export LOOKALIKE_CACHE ?= $(CURDIR)/.cache/models
 export LOOKALIKE_DATA  ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: setup system models test demo bench clean
+.PHONY: setup system models test demo serve bench clean
 
 setup: $(VENV)/.installed
 
@@ -21,11 +21,15 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Optional system tools: LibreOffice renders EMF/WMF pictures found in documents (else they are
-# reported as skipped with that reason).
+# reported as skipped with that reason); Debian's chromium runs the web UI tests (Playwright's own
+# browser download is not used; without chromium those tests are skipped with that reason).
 system:
 	@command -v soffice >/dev/null 2>&1 || { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq --no-install-recommends libreoffice-draw libreoffice-calc >/dev/null) \
 	  || echo "LibreOffice not installed: EMF/WMF pictures will be reported as skipped"; }
+	@test -x /usr/bin/chromium || { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium not installed: the web UI tests will be skipped"; }
 
 models: setup
 	$(LK) models prepare
@@ -45,6 +49,12 @@ demo: models
 	$(LK) inspect demo/same_background_1.jpg -o out/demo/inspect.png > out/demo/inspect.json
 	$(LK) docs check demo/documents -o out/demo/documents.xlsx
 	@echo "open out/demo/copies.html, backgrounds.html, faces.html, inspect.png, documents.xlsx"
+
+# The HTTP service and web UI on the demo index (built by `make demo`), with a new admin key printed.
+serve: models
+	@test -d out/demo/index || $(MAKE) demo
+	@echo "admin key (paste it into the web UI): $$($(LK) keys create --role admin --name make-serve --index out/demo/index)"
+	$(LK) serve --index out/demo/index --host 127.0.0.1 --port 8000
 
 clean:
 	rm -rf out .lookalike

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -110,19 +111,25 @@ def prepare(name: str, force: bool = False) -> Path:
 
 
 _loaded = False
+_load_lock = threading.Lock()
 
 
 def _load_builtin() -> None:
-    """Import the modules that register assets (lazy: heavy converters import only when building)."""
+    """Import the modules that register assets (lazy: heavy converters import only when building).
+    Under a lock, and marked loaded only once done: another thread (the service's readers) must not
+    see a half-filled registry."""
     global _loaded
     if _loaded:
         return
-    _loaded = True
     import importlib
 
-    for mod in ("efficientnet", "mediapipe_tflite", "dlib_faces"):
-        try:
-            importlib.import_module(f"lookalike.models.{mod}")
-        except ModuleNotFoundError as e:
-            if e.name != f"lookalike.models.{mod}":
-                raise
+    with _load_lock:
+        if _loaded:
+            return
+        for mod in ("efficientnet", "mediapipe_tflite", "dlib_faces"):
+            try:
+                importlib.import_module(f"lookalike.models.{mod}")
+            except ModuleNotFoundError as e:
+                if e.name != f"lookalike.models.{mod}":
+                    raise
+        _loaded = True

@@ -16,11 +16,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.formparsers import MultiPartParser
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 import lookalike
 from lookalike.errors import BadInput
+from lookalike.search.modes import get_mode
 from lookalike.service.auth import RateLimiter
 from lookalike.service.engine import Engine
 from lookalike.service.jobs import Jobs
@@ -42,11 +44,15 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # the features copy search needs, computed once now rather than by the first searches
+        app.state.jobs.start("features", {"mode": "copy"}, "startup", lambda idx, job: {
+            "computed": idx.ensure(get_mode("copy").features)})
         yield
         app.state.engine.close()
         app.state.store.close()
 
-    app = FastAPI(title="lookalike", version=lookalike.__version__, lifespan=lifespan,
+    # FastAPIOffline: /docs with the Swagger UI files shipped in its wheel (FastAPI's default loads them from a CDN)
+    app = FastAPIOffline(title="lookalike", version=lookalike.__version__, lifespan=lifespan,
                   description="Find images that look alike: copies, similar photos, same background, same face. "
                               "Every /v1 route but /v1/health needs `Authorization: Bearer KEY` "
                               "(`lookalike keys create --role reader|writer|admin`).")
@@ -101,6 +107,10 @@ class Observe:
         async def send_observed(message):
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                headers = list(message.get("headers", [])) + [(b"x-content-type-options", b"nosniff")]
+                if scope["path"] not in ("/docs", "/redoc"):  # Swagger's page starts itself with an inline script
+                    headers.append((b"content-security-policy", CSP))
+                message = {**message, "headers": headers}
             await send(message)
 
         declared = _content_length(scope)
@@ -123,6 +133,11 @@ class Observe:
                 log.info(json.dumps({"ts": round(time.time(), 3), "method": scope["method"], "path": scope["path"],
                                      "route": route, "status": status["code"], "ms": round(1000 * took, 1),
                                      "key": scope.get("state", {}).get("key"), "bytes_in": declared}))
+
+
+# The UI runs only its own script; pictures come from the API (blob URLs) or inline (data:); no framing.
+CSP = (b"default-src 'self'; script-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+       b"object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
 def _content_length(scope) -> int | None:

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import struct
+import threading
 import zlib
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
@@ -242,7 +243,7 @@ class FaissVectorIndex:
         faiss = _faiss()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # threads may save at once
         try:
             faiss.write_index(self._index, str(tmp))
             size, crc = _crc(tmp)

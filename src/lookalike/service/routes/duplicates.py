@@ -58,7 +58,7 @@ async def duplicates(request: Request, mode: Mode = "copy", threshold: float | N
 
 
 def _groups(idx: Index, st, mode: str, threshold, include_decided: bool, generation: int) -> dict:
-    stamp = (mode, threshold, include_decided, generation, idx.catalog.stamp("files"), len(idx.decisions()))
+    stamp = (str(idx.dir), mode, threshold, include_decided, generation, idx.catalog.stamp("files"), len(idx.decisions()))
     with _cache_lock:
         if stamp in _cache:
             return _cache[stamp]

@@ -66,7 +66,9 @@ async def upload(request: Request, file: UploadFile = File(..., description="The
         existing = idx.catalog.file(str(path))
         if existing is None or existing.status != "ok":
             rep = idx.add([str(path)], workers=1)
-            if rep.errors:
+            if rep.errors:  # decoded above, so rare (a feature failed): keep nothing of it
+                idx.remove([str(path)])
+                path.unlink(missing_ok=True)
                 raise BadInput(rep.errors[0][1])
         st.set_label(str(path), label, key.label)
         row = idx.catalog.file(str(path))

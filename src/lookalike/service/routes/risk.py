@@ -1,7 +1,7 @@
 """Loan applications scored for fraud risk, the case queue, case views and analyst decisions.
 
-A thin shell over `lookalike.risk.RiskEngine` (the fraud issue's engine); where this build lacks it,
-every route here answers 501 with that reason.
+A thin shell over `lookalike.risk.RiskEngine` (the fraud issue's engine, state in INDEX/risk.sqlite);
+where a build lacks it, every route here answers 501 with that reason.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from lookalike.service.auth import reader, writer
-from lookalike.service.routes.common import engine, read_upload
+from lookalike.errors import BadInput
+from lookalike.service.routes.common import Id, engine, read_upload
 from lookalike.service.uploads import check_image
 
 router = APIRouter(tags=["risk"])
-NOT_FOUND = (KeyError, LookupError, FileNotFoundError)
+NOT_FOUND = (KeyError, LookupError, ValueError, BadInput)  # what the engine raises for a case id it lacks
 
 
 def risk_engine(idx):
@@ -39,8 +40,10 @@ class Verdict(BaseModel):
 @router.post("/v1/applications", responses={422: {"description": "unusable photo or fields"},
                                              501: {"description": "no risk engine in this build"}})
 async def submit(request: Request, photo: UploadFile = File(..., description="The applicant's photo"),
-                 application_id: str = Form(..., max_length=200), applicant_id: str | None = Form(None, max_length=200),
-                 submitted_at: str | None = Form(None, max_length=64), ip: str | None = Form(None, max_length=64),
+                 application_id: str = Form(..., min_length=1, max_length=200),
+                 applicant_id: str = Form(..., min_length=1, max_length=200),
+                 submitted_at: str = Form(..., min_length=1, max_length=64, description="ISO-8601, e.g. 2025-01-06T17:49:12+08:00"),
+                 ip: str | None = Form(None, max_length=64),
                  mac: str | None = Form(None, max_length=64), device_id: str | None = Form(None, max_length=200),
                  gps_lat: float | None = Form(None, ge=-90, le=90), gps_lon: float | None = Form(None, ge=-180, le=180),
                  key=Depends(writer)):
@@ -53,9 +56,8 @@ async def submit(request: Request, photo: UploadFile = File(..., description="Th
                                     gps_lat=gps_lat, gps_lon=gps_lon).items() if v is not None}
     scored = await engine(request).write(lambda idx: risk_engine(idx).submit(fields, data))
     out = scored.to_dict() if hasattr(scored, "to_dict") else dict(scored)
-    return {"application_id": out.get("application_id", application_id),
-            "risk_at_submission": out.get("risk_at_submission"), "case": out.get("case"),
-            "reasons": out.get("reasons", []), **out}
+    return {"application_id": out["application_id"], "risk_at_submission": out["risk_at_submission"],
+            "case": out["case"], "reasons": out["reasons"], **out}
 
 
 @router.get("/v1/cases", responses={501: {"description": "no risk engine in this build"}})
@@ -66,7 +68,7 @@ async def cases(request: Request, key=Depends(reader)):
 
 @router.get("/v1/cases/{case_id}", responses={404: {"description": "no such case"},
                                                501: {"description": "no risk engine in this build"}})
-async def case(request: Request, case_id: str, key=Depends(reader)):
+async def case(request: Request, case_id: Id, key=Depends(reader)):
     def run(idx):
         try:
             return risk_engine(idx).case(case_id)
@@ -78,7 +80,7 @@ async def case(request: Request, case_id: str, key=Depends(reader)):
 
 @router.get("/v1/cases/{case_id}/view", response_class=HTMLResponse,
             responses={404: {"description": "no such case"}, 501: {"description": "no risk engine in this build"}})
-async def case_view(request: Request, case_id: str, key=Depends(reader)):
+async def case_view(request: Request, case_id: Id, key=Depends(reader)):
     """The case as a page: photos side by side, the person masked, the links drawn, the timeline."""
     def run(idx):
         try:
@@ -98,7 +100,7 @@ async def decide(request: Request, application_id: str, body: Verdict, key=Depen
     def run(idx):
         try:
             risk_engine(idx).decide(application_id, body.verdict)
-        except NOT_FOUND:
+        except BadInput:
             raise HTTPException(404, f"no application {application_id}") from None
         return {"application_id": application_id, "verdict": body.verdict}
 

@@ -60,6 +60,9 @@ function thumb(id, side = 256, cls = "") {
   return img;
 }
 
+// A file indexed from the server's disk is named by its full path: show the file name, the path on hover.
+const nameEl = (m, extra = "") => el("div", { class: "name", title: m.name },
+  (m.source !== "upload" && m.name.startsWith("/") ? m.name.split("/").pop() : m.name) + extra);
 const fmtBytes = (n) => n == null ? "?" : n > 1048576 ? (n / 1048576).toFixed(1) + " MB" : Math.round(n / 1024) + " KB";
 const why = (details) => Object.entries(details || {}).map(([k, v]) => `${k} ${typeof v === "number" ? +v.toFixed(3) : v}`).join(", ");
 
@@ -102,7 +105,7 @@ async function runSearch() {
       thumb(m.id),
       el("figcaption", {},
         el("div", { class: "score" }, (100 * m.score).toFixed(1) + "%", " ", el("span", { class: "method" }, m.method)),
-        el("div", { class: "name" }, m.name),
+        nameEl(m),
         el("div", { class: "why muted" }, why(m.details)),
         el("a", { href: "#inspect", onclick: () => { $("#iid").value = m.id; setTimeout(runInspect, 0); } }, "inspect")))));
     status(res.results.length ? `${res.results.length} results (${res.mode} mode)` : "Nothing alike found.");
@@ -148,7 +151,7 @@ function groupCard(g) {
       el("figcaption", {},
         el("label", {}, el("input", { type: "radio", name, value: m.id, checked: m.id === g.suggested_keeper }), " keep this"),
         m.id === g.suggested_keeper ? el("span", { class: "badge" }, "suggested keeper") : null,
-        el("div", { class: "name" }, m.name),
+        nameEl(m),
         el("div", { class: m.differs.includes("resolution") ? "diff" : "" }, `${m.width}×${m.height}`),
         el("div", { class: m.differs.includes("bytes") || m.differs.includes("format") ? "diff" : "" }, `${fmtBytes(m.bytes)} ${m.format || ""}`),
         el("div", { class: m.differs.includes("date") ? "diff" : "" }, (m.date || "").replace("T", " ").replace("+00:00", " UTC")))))),
@@ -194,7 +197,7 @@ async function loadClusters() {
           el("button", { type: "button", onclick: () => renameCluster(by, c.id, input.value) }, "Rename"),
           el("span", { class: "muted" }, ` ${c.size} members`)),
         el("div", { class: "members" }, ...c.members.slice(0, 24).map((m) => el("figure", {}, thumb(m.id, 160),
-          el("figcaption", { class: "name" }, m.name + (by === "face" ? ` (face ${m.face})` : ""))))));
+          el("figcaption", {}, nameEl(m, by === "face" ? ` (face ${m.face})` : ""))))));
     }));
     if (!res.total) status(`No ${by} clusters stored yet: "Re-cluster" runs a job.`);
   });
@@ -222,32 +225,33 @@ async function recluster() {
 }
 
 // -- risk ---------------------------------------------------------------------------------------
-const caseId = (c) => c.case ?? c.case_id ?? c.id;
-const appIds = (c) => (c.applications || c.members || []).map((a) => typeof a === "string" ? a : a.application_id);
-
 async function loadQueue() {
   await guarded(async () => {
     const res = await api("/v1/cases");
-    $("#queue tbody").replaceChildren(...res.cases.map((c) => el("tr", { class: "case-row", onclick: () => openCase(caseId(c)) },
-      el("td", { class: "score" }, c.risk != null ? (100 * c.risk).toFixed(0) + "%" : ""),
-      el("td", {}, String(caseId(c))),
-      el("td", {}, appIds(c).join(", ")),
-      el("td", { class: "muted" }, (c.reasons || []).join("; ")))));
-    status(res.cases.length ? "" : "No cases yet.");
+    $("#queue tbody").replaceChildren(...res.cases.map((c) => el("tr", { class: "case-row", onclick: () => openCase(c.case) },
+      el("td", { class: "score" }, c.max_risk != null ? (100 * c.max_risk).toFixed(0) + "%" : ""),
+      el("td", {}, String(c.case)),
+      el("td", {}, `${c.size} applications, ${c.applicants} applicants`),
+      el("td", { class: "muted" }, `${c.first} – ${c.last} (${c.span_days} days)`))));
+    status(res.cases.length ? `${res.cases.length} cases, highest risk first` : "No cases yet.");
   });
 }
 
 async function openCase(id) {
   await guarded(async () => {
-    const [c, page] = await Promise.all([api(`/v1/cases/${encodeURIComponent(id)}`),
-      api(`/v1/cases/${encodeURIComponent(id)}/view`, { raw: true }).then((r) => r.text())]);
-    // the case page is shown in a sandboxed frame: its scripts (there should be none) cannot run
+    const [c, page] = await Promise.all([api(`/v1/cases/${id}`),
+      api(`/v1/cases/${id}/view`, { raw: true }).then((r) => r.text())]);
+    // the engine's case page is shown in a sandboxed frame: no script in it can run
     const frame = el("iframe", { sandbox: "", title: "case " + id });
     frame.srcdoc = page;
-    const buttons = appIds(c).map((a) => el("div", { class: "verdict" }, el("span", {}, a + " "),
-      el("button", { type: "button", onclick: () => verdict(a, "fraud") }, "Fraud"),
-      el("button", { type: "button", onclick: () => verdict(a, "not_fraud") }, "Not fraud")));
-    $("#case").replaceChildren(el("h2", {}, "Case " + id), ...buttons, frame);
+    const rows = c.members.map((m) => el("tr", {},
+      el("td", { class: "score" }, m.risk != null ? (100 * m.risk).toFixed(0) + "%" : ""),
+      el("td", {}, m.application_id, el("div", { class: "muted" }, m.submitted_at)),
+      el("td", { class: "muted" }, m.reasons || ""),
+      el("td", {}, el("button", { type: "button", onclick: () => verdict(m.application_id, "fraud") }, "Fraud"), " ",
+        el("button", { type: "button", onclick: () => verdict(m.application_id, "not_fraud") }, "Not fraud"))));
+    $("#case").replaceChildren(el("h2", {}, `Case ${id}: ${c.size} applications over ${c.span_days} days`),
+      el("table", { class: "members-table" }, el("tbody", {}, ...rows)), frame);
   });
 }
 
