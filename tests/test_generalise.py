@@ -58,6 +58,22 @@ def test_two_faces_of_one_photo_are_two_people(tmp_path, data_dir, face_models):
     assert {c for p, f, c in rows if f == 0 and p in (a, b)} <= set(mine.values())
 
 
+
+def test_representative_is_the_trusted_face():
+    """A cluster's representative weighs the member's quality: a blurred or doubtful detection that
+    happens to sit in the middle of its cluster does not represent it."""
+    from lookalike.cluster.engine import representatives
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(1, 32)) + 0.02 * rng.normal(size=(5, 32))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    labels = np.zeros(5, np.int64)
+    medoid = int(np.argmax((X @ X.T).mean(axis=1)))
+    quality = np.full(5, 0.9, np.float32)
+    quality[medoid] = 0.1
+    assert representatives(X, labels)[medoid] == 0
+    assert representatives(X, labels, quality)[medoid] != 0
+
 # -- copy: search and dedup agree -------------------------------------------------------------------
 
 def test_search_finds_every_pair_dedup_reports(tmp_path, data_dir):

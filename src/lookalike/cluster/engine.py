@@ -147,14 +147,18 @@ def _refine(X, first, refiner, *, link_threshold, context=None, attributes=None,
     raise ValueError(f"unknown refiner {refiner!r}; choose default, gcn or none")
 
 
-def representatives(X, labels) -> np.ndarray:
-    """Per item, its rank in its cluster by mean similarity to the others (0 = the medoid)."""
+def representatives(X, labels, quality=None) -> np.ndarray:
+    """Per item, its rank in its cluster by mean similarity to the others (0 = the medoid), weighed by
+    its quality in [0, 1] where given (faces: a sharp, frontal, confidently detected face represents
+    its person better than a blurred medoid)."""
     rank = np.zeros(len(labels), np.int64)
     for g in G.groups(labels):
-        if X is None or len(g) < 3:
+        if X is None or len(g) < 2:
             continue
-        S = X[g] @ X[g].T
-        rank[g[np.argsort(-S.mean(axis=1), kind="stable")]] = np.arange(len(g))
+        key = (X[g] @ X[g].T).mean(axis=1)
+        if quality is not None:
+            key = key * (0.5 + 0.5 * np.asarray(quality, np.float32)[g])
+        rank[g[np.argsort(-key, kind="stable")]] = np.arange(len(g))
     return rank
 
 
@@ -230,7 +234,8 @@ def cluster_index(index, *, by: str = "image", threshold: float | None = None, r
         edges = _edges_from_pairs(index, by, items.keys, min(t, conf["pair_floor"]))
         res = cluster_edges(edges, threshold=t, refiner=refiner, link_threshold=conf["link_threshold"],
                             gcn_weights=gcn_weights)
-    rank = representatives(items.X, res.labels) if items.X is not None else np.zeros(len(items.keys), np.int64)
+    rank = (representatives(items.X, res.labels, items.quality) if items.X is not None
+            else np.zeros(len(items.keys), np.int64))
     with index.catalog.transaction():
         _schema(index)
         ids = _stable_ids(index, by, items.keys, res.labels)
