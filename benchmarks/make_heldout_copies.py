@@ -12,8 +12,9 @@ the dev set does not have:
   side panel, text lines), the picture 25-45 % of the frame's width;
 - phone_screenshot: the picture inside a phone screenshot (status bar, caption text, buttons);
 - tiled_watermark: semi-transparent text tiled over the whole picture;
-- collage: three pictures pasted on a patterned background (stripes, checks or noise), each a copy
-  of the collage.
+- collage: the picture and two photos from outside the set (faces_large) pasted on a patterned
+  background (stripes, checks or noise); only the picture is in the set, so the copy relation stays
+  a transitive closure of one photo's copies.
 
 "Same fixed camera, different moment" hard negatives, from the `background` set: its real photos of
 one place (another person or pose in front of one camera: the balcony, the desk's later frames, the
@@ -227,12 +228,12 @@ def main() -> None:
     for (ra, pa), (rb, pb) in combinations(originals, 2):
         if pa and pa == pb:
             hard.append((keys[ra], keys[rb], f"same place, other photo: {pa}"))
-    order = list(range(len(originals)))
-    rng.shuffle(order)
-    for c in range(len(order) // 3):
-        trio = order[3 * c: 3 * c + 3]
-        out = save(collage([loaded[originals[i][0]] for i in trio], rng), f"collage/{c:03d}.jpg")
-        pairs += [(keys[originals[i][0]], out, "collage") for i in trio]
+    fillers = sorted((args.data / "faces_large").rglob("*.jpg"))
+    for n, (rel, _) in enumerate(originals):
+        trio = [loaded[rel]] + [_load(p) for p in rng.sample(fillers, 2)]
+        order = rng.sample(range(3), 3)
+        out = save(collage([trio[i] for i in order], rng), f"collage/{n:03d}.jpg")
+        pairs.append((keys[rel], out, "collage"))
     fixed = _fixed_camera(args.data)
     for a, b, note in fixed:
         for rel in (a, b):

@@ -56,3 +56,41 @@ def test_two_faces_of_one_photo_are_two_people(tmp_path, data_dir, face_models):
     assert len(mine) == 2, rows
     assert mine[0] != mine[1]
     assert {c for p, f, c in rows if f == 0 and p in (a, b)} <= set(mine.values())
+
+
+
+def test_representative_is_the_trusted_face():
+    """A cluster's representative (its most confident member) weighs the member's quality: a blurred or
+    doubtful detection that happens to sit in the middle of its cluster does not represent it."""
+    from lookalike.cluster.engine import member_confidence
+
+    confidence = np.array([0.95, 0.9, 0.88, 0.85], np.float32)  # member 0: the most central
+    quality = np.array([0.1, 0.9, 0.9, 0.9], np.float32)
+    assert int(np.argmax(member_confidence(confidence, None))) == 0
+    assert int(np.argmax(member_confidence(confidence, quality))) == 1
+
+# -- copy: search and dedup agree -------------------------------------------------------------------
+
+def test_search_finds_every_pair_dedup_reports(tmp_path, data_dir):
+    """A photo of a landmark rotated in 45-degree steps: `dedup --mode copy` groups the photo with its
+    rotations (some only through their siblings), and `search --mode copy` of any file of a reported
+    pair finds the other; another photo of the place stays apart."""
+    from lookalike.api import Index
+
+    root = data_dir / "near_duplicate" / "images" / "sacre_coeur_rot_scale"
+    stems = sorted(p.stem for p in (root / "mapping").glob("*.jpg"))[:2]
+    files = [str(root / "mapping" / f"{s}.jpg") for s in stems]
+    files += [str(p) for p in sorted((root / "mapping_rot").glob(f"{stems[0]}_rot*.jpg"))]
+    with Index.open(tmp_path / "idx") as idx:
+        idx.add(files, workers=1)
+        res = idx.dedup(mode="copy")
+        partners: dict[str, set] = {}
+        for p in res.pairs:
+            partners.setdefault(p.a, set()).add(p.b)
+            partners.setdefault(p.b, set()).add(p.a)
+        assert not any(stems[1] in p for p in partners)
+        assert sum(len(v) for v in partners.values()) >= 2 * 24  # most of the group's 28 pairs
+        found = {r.query: {m.path for m in r.results} for r in idx.search(sorted(partners), mode="copy", k=100,
+                                                                          min_score=res.threshold)}
+    missed = [(q, o) for q, want in partners.items() for o in want if o not in found[q]]
+    assert not missed, missed

@@ -220,12 +220,21 @@ def cluster_index(index, *, by: str = "image", threshold: float | None = None, r
         edges = _edges_from_pairs(index, by, items.keys, min(t, conf["pair_floor"]))
         res = cluster_edges(edges, threshold=t, refiner=refiner, link_threshold=conf["link_threshold"],
                             gcn_weights=gcn_weights)
+    confidence = member_confidence(res.confidence, items.quality)
     with index.catalog.transaction():
         _schema(index)
         ids = _stable_ids(index, by, items.keys, res.labels)
         if save:
-            _save(index, by, items.keys, ids, res.confidence, {"threshold": t, "refiner": refiner})
-    return _result(index, by, t, refiner, items.keys, ids, res.confidence, items.boxes)
+            _save(index, by, items.keys, ids, confidence, {"threshold": t, "refiner": refiner})
+    return _result(index, by, t, refiner, items.keys, ids, confidence, items.boxes)
+
+
+def member_confidence(confidence: np.ndarray, quality: np.ndarray | None) -> np.ndarray:
+    """A member's confidence weighed by its quality in [0, 1] where known (faces): a blurred or doubtful
+    detection in the middle of its cluster is less sure, and so never its representative."""
+    if quality is None:
+        return confidence
+    return np.asarray(confidence, np.float32) * (0.5 + 0.5 * np.asarray(quality, np.float32))
 
 
 def _result(index, by, t, refiner, keys, ids, confidence, boxes=None) -> ClusterResult:

@@ -194,7 +194,69 @@ class CopyMode(HashMode):
             for (a, b), (s, det) in scored.items():
                 if s >= min_score and (b not in hits or s > hits[b][1]):
                     hits[b] = (b, s, "sift", det)
+        self._expand(index, hits)
         return sorted(hits.values(), key=lambda h: -h[1])
+
+    def _file_candidates(self, index, fid: int) -> list[tuple[int, float]]:
+        """What pairs() would verify for one indexed file: its hash matches (score) and its CNN
+        neighbours and those of its rotated views (cosine), best first."""
+        out: dict[int, float] = {}
+        m = self._matcher(index)
+        row = m._row.get(fid)
+        if row is not None:
+            variants = {meth: c[row] for meth, c in m.codes.items()}
+            for i, (s_, meth, _) in m.query(variants, self.threshold).items():
+                if i != fid and not m.weak_pair(fid, i):
+                    out[i] = max(s_, out.get(i, 0.0))
+        vx = index.vectors("cnn")
+        views = []
+        cnn = index.feature_values([fid], "cnn").get(fid)
+        if cnn is not None:
+            views.append((np.asarray(cnn, np.float32)[None], self.neighbours))
+        rot = index.feature_values([fid], "cnnrot").get(fid)
+        if rot is not None:
+            views.append((np.asarray(rot, np.float32).reshape(-1, vx.dim), self.rotated_neighbours))
+        for X, k in views:
+            sims, ids = vx.search(X, k)
+            for s_, i in zip(sims.ravel(), ids.ravel()):
+                if i >= 0 and int(i) != fid and s_ >= self.min_cosine:
+                    out[int(i)] = max(float(s_), out.get(int(i), -1.0))
+        return sorted(out.items(), key=lambda kv: -kv[1])
+
+    max_expansion = 500  # copies of copies followed per query at most (pairs()' closure limit)
+
+    def _expand(self, index, hits: dict) -> None:
+        """Copies of copies, as pairs() joins them: from every confirmed hit, the pairs pairs() would
+        verify for it (its hash matches, CNN and rotated-view neighbours) are verified, and what they
+        confirm joins the query's hits, scored by the weakest link (method "transitive"). So `search`
+        finds every file `dedup` puts in one copy group with it (a copy rotated by 135 degrees that
+        only its 90- and 180-degree siblings match)."""
+        joined = _Groups()
+        frontier = [h[0] for h in hits.values() if h[1] >= self.threshold]
+        for f in frontier:
+            joined.join(-1, f)
+        while frontier and len(hits) < self.max_expansion:
+            todo: dict[tuple[int, int], float] = {}
+            for f in frontier:
+                for c, s_ in self._file_candidates(index, f):
+                    if not joined.same(-1, c):
+                        todo[(f, c)] = s_
+            verified = {}
+            for (f, c), s_ in todo.items():  # near-certain hash matches: accepted as pairs() does
+                if s_ >= self.hash_sure and not joined.same(-1, c):
+                    verified[(f, c)] = (s_, {"method": "hash"})
+                    joined.join(f, c)
+            more, _ = self._verify(index, sorted(set(todo) - set(verified)), joined=joined)
+            verified.update(more)
+            frontier = []
+            for (f, c), (s_, det) in verified.items():
+                if s_ < self.threshold:
+                    continue
+                if c not in hits or hits[c][1] < self.threshold:
+                    frontier.append(c)
+                link = min(s_, hits[f][1])
+                if c not in hits or link > hits[c][1]:
+                    hits[c] = (c, link, "transitive", {"via": int(f), **det})
 
     def _candidates(self, index, joined: "_Groups") -> dict[tuple[int, int], float]:
         """Pairs worth verifying, with their best cosine: CNN neighbours of every image and of its
@@ -318,16 +380,34 @@ def transitive_pairs(direct: list[PairHit], *, max_group: int = 500) -> list[Pai
 
 
 class SimilarMode(Mode):
-    """The same object or place: CNN cosine, re-ranked by geometric verification of the top hits."""
+    """The same object or place: CNN (EfficientNet-Lite2) cosine after alpha query expansion, re-ranked
+    by geometric verification of the top hits."""
 
-    name, features, threshold = "similar", ("cnn",), 0.75
+    name, features, threshold = "similar", ("cnn2",), 0.75
     rerank = 20  # top hits verified with SIFT
+    expand, alpha = 3, 3.0  # alpha query expansion: the query plus its top hits weighted by cosine^alpha
+
+    def _expanded(self, index, vx, qv: np.ndarray) -> np.ndarray:
+        """Alpha query expansion (Radenovic et al.): a query seen in one light or from one side borrows
+        the look of its nearest neighbours (dev retrieval mAP 0.850 -> 0.862)."""
+        if not self.expand:
+            return qv
+        sims, ids = vx.search(qv[None], self.expand + 1)
+        top = [(int(i), float(s_)) for s_, i in zip(sims[0], ids[0]) if i >= 0 and s_ < 0.9999][: self.expand]
+        vecs = index.feature_values([i for i, _ in top], "cnn2")
+        out = qv.astype(np.float32).copy()
+        for i, s_ in top:
+            if i in vecs:
+                out += max(s_, 0.0) ** self.alpha * np.asarray(vecs[i], np.float32)
+        return out / max(float(np.linalg.norm(out)), 1e-12)
 
     def search(self, index, q, k, min_score):
         from lookalike.features.local import extract_local
         from lookalike.search.verify import verify
 
-        sims, ids = index.vectors("cnn").search(np.asarray(q.features["cnn"], np.float32)[None], max(k, self.rerank))
+        vx = index.vectors("cnn2")
+        qv = self._expanded(index, vx, np.asarray(q.features["cnn2"], np.float32))
+        sims, ids = vx.search(qv[None], max(k, self.rerank))
         hits = [(int(i), float(s_)) for s_, i in zip(sims[0], ids[0]) if i >= 0]
         top = [i for i, _ in hits[: self.rerank]]
         local = index.feature_values(top, "local")
@@ -344,7 +424,7 @@ class SimilarMode(Mode):
         return sorted(out, key=lambda h: -h[1])
 
     def pairs(self, index, threshold):
-        vx = index.vectors("cnn")
+        vx = index.vectors("cnn2")
         sims, nbr = vx.knn_graph(self.rerank)
         out = []
         for a, row_s, row_i in zip(vx.ids(), sims, nbr):
