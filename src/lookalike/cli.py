@@ -24,6 +24,9 @@ def _mount_subcommands() -> None:
     from lookalike.cli_docs import docs_app
 
     app.add_typer(docs_app, name="docs", help="Pictures copied within and across Word/Excel/PowerPoint/PDF files.")
+    from lookalike.cli_text import train_app
+
+    app.add_typer(train_app, name="train", help="Train heads on your own data: text search, background pairs.")
     try:
         from lookalike.cli_eval import eval_app
     except ImportError:  # eval sub-commands not installed in this build
@@ -79,16 +82,27 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders to ind
 
 
 @app.command()
-def search(queries: List[Path] = typer.Argument(..., help="Query images."),
-           mode: str = typer.Option("copy", help="copy | similar | background | exact"),
+def search(queries: List[Path] = typer.Argument(None, help="Query images."),
+           mode: str = typer.Option("copy", help="copy | similar | background | exact | text-guided"),
            k: int = typer.Option(10, "-k", help="Results per query."),
-           min_score: float = typer.Option(0.5, help="Drop results scoring below this."),
+           min_score: Optional[float] = typer.Option(None, help="Drop results scoring below this (default 0.5; 0 for text)."),
+           text: List[str] = typer.Option([], "--text", help="Search by a sentence instead (repeatable): `lookalike train text`."),
+           text_file: Optional[Path] = typer.Option(None, "--text-file", help="Text queries, one a line."),
            fmt: Fmt = typer.Option(Fmt.table, "--format"), out: Optional[Path] = typer.Option(None, "-o"),
            index: Optional[Path] = IndexOpt):
-    """Find what in the index looks like each query."""
+    """Find what in the index looks like each query image (or sentence, with --text)."""
     _need_out(fmt, out)
+    if not queries and not text and text_file is None:
+        raise typer.BadParameter("give query images, --text TEXT or --text-file FILE")
     with bars() as b, _open(index, b) as idx:
-        results = idx.search([str(q) for q in queries], mode=mode, k=k, min_score=min_score)
+        if text or text_file is not None:
+            from lookalike.cli_text import text_results
+
+            mode = "text"
+            results = text_results(idx, text, text_file, k=k, min_score=min_score or 0.0)
+        else:
+            results = idx.search([str(q) for q in queries], mode=mode, k=k,
+                                 min_score=0.5 if min_score is None else min_score)
     if fmt == Fmt.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     elif fmt == Fmt.csv:

@@ -116,3 +116,12 @@ def cluster_cmd(data: Path = DataOpt,
         console.print(f"[red]error:[/] {escape(str(e))}")
         raise typer.Exit(2)
     print(table(res))
+
+
+@eval_app.command("text")
+def text_cmd(data: Path = DataOpt, index: Optional[Path] = IndexOpt, workers: Optional[int] = WorkersOpt,
+             epochs: Optional[int] = typer.Option(None, help="Head training epochs (default: the trainer's)."),
+             fmt: Fmt = typer.Option(Fmt.table, "--format")):
+    """Text -> image search on a captions-format set: Recall@1/5/10 and mAP per domain for the head trained on
+    the train rows, beside the ridge and zero-shot anchors and random."""
+    _run("text", fmt, data=data, index=index, workers=workers, epochs=epochs)

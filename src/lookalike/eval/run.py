@@ -177,4 +177,11 @@ def eval_retrieval(data: str | os.PathLike, *, modes: Sequence[str] = ("similar"
 
 
 # The lead adds "background" and "cluster" here with the same shape: (data, **options) -> dict.
-EVALS: dict[str, Callable[..., dict]] = {"copy": eval_copy, "retrieval": eval_retrieval}
+def eval_text(data: str | os.PathLike, **kw) -> dict:
+    """Text -> image retrieval on a captions-format set (lookalike.eval.text)."""
+    from lookalike.eval.text import eval_text as run
+
+    return run(data, **kw)
+
+
+EVALS: dict[str, Callable[..., dict]] = {"copy": eval_copy, "retrieval": eval_retrieval, "text": eval_text}

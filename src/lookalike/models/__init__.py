@@ -120,7 +120,7 @@ def _load_builtin() -> None:
     _loaded = True
     import importlib
 
-    for mod in ("efficientnet", "mediapipe_tflite", "dlib_faces"):
+    for mod in ("efficientnet", "mediapipe_tflite", "dlib_faces", "classifier", "minilm"):
         try:
             importlib.import_module(f"lookalike.models.{mod}")
         except ModuleNotFoundError as e:
