@@ -25,7 +25,7 @@ def _fail(msg: str) -> None:
 @train_app.command("text")
 def train_text_cmd(captions: Path = typer.Argument(..., help="CSV with path,caption rows (extra columns ignored; "
                                                    "with a split column only 'train' rows are used)."),
-                   epochs: Optional[int] = typer.Option(None, help="Training epochs (default 60; the best on a "
+                   epochs: Optional[int] = typer.Option(None, help="Training epochs (default 30; the best on a "
                                                         "held-out 10% of the images is kept)."),
                    index: Optional[Path] = IndexOpt):
     """Index the captioned images and train the image-text head used by `search --text` and --mode text-guided."""

@@ -93,6 +93,10 @@ def eval_text(data: str | os.PathLike, *, index: str | os.PathLike | None = None
         config = H.TrainConfig() if epochs is None else H.TrainConfig(epochs=epochs)
         head = fit(pairs, config=config, log=log)
         facts["train_seconds"] = head.report["train_seconds"]
+        if index is not None:  # a kept index keeps its head too (for --mode text-guided, search --text)
+            from lookalike.text.search import HEAD_FILE
+
+            head.save(Path(index) / HEAD_FILE)
         ids, mats = feature_matrix(idx, H.IMAGE_FEATURES)
         row_of = {p: r for r, p in zip(range(len(ids)), [idx.catalog.paths(ids.tolist())[int(i)] for i in ids])}
         # ridge anchor, fitted on the same train images with the same held-out split for its alpha
