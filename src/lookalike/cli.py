@@ -52,6 +52,9 @@ def _mount_subcommands() -> None:
     from lookalike.cli_serve import mount
 
     mount(app)  # `serve` and `keys`
+    from lookalike.cli_text import train_app
+
+    app.add_typer(train_app, name="train", help="Train heads on your own data: text search, background pairs.")
     try:
         from lookalike.cli_eval import eval_app
     except ImportError:  # eval sub-commands not installed in this build
@@ -189,19 +192,34 @@ def prune(index: Optional[Path] = IndexOpt):
 
 
 @app.command()
-def search(queries: List[Path] = typer.Argument(..., help="Query images."),
-           mode: str = typer.Option("copy", help="exact | hash | copy | similar | background | face (the same person)"),
+def search(queries: List[Path] = typer.Argument(None, help="Query images."),
+           mode: str = typer.Option("copy", help="exact | hash | copy | similar | background | face (the same "
+                                    "person) | text-guided (the trained text head's image space)"),
            k: int = typer.Option(10, "-k", min=1, help="Results per query."),
            min_score: Optional[float] = typer.Option(None, min=0.0, max=1.0,
-                                                     help="Drop results scoring below this (default: the mode's threshold)."),
+                                                     help="Drop results scoring below this (default: the mode's "
+                                                     "threshold; 0 for text)."),
+           text: List[str] = typer.Option([], "--text", help="Search by a sentence instead (repeatable); "
+                                          "`lookalike train text` trains the head it uses."),
+           text_file: Optional[Path] = typer.Option(None, "--text-file", help="Text queries, one a line."),
            fmt: Fmt = fmt_opt(), out: Optional[Path] = OutOpt, index: Optional[Path] = IndexOpt):
-    """Find what in the index looks like each query. A query that is itself indexed finds itself (marked self)."""
+    """Find what in the index looks like each query (image, or sentence with --text). A query that is itself
+    indexed finds itself (marked self)."""
     from lookalike.search.modes import get_mode
 
-    get_mode(mode)
+    if not queries and not text and text_file is None:
+        fail("give query images, --text TEXT or --text-file FILE")
     check_out(out, fmt)
-    with bars() as b, _open(index, b) as idx:
-        results = idx.search([str(q) for q in queries], mode=mode, k=k, min_score=min_score)
+    if text or text_file is not None:
+        from lookalike.cli_text import text_results
+
+        mode = "text"
+        with bars() as b, _open(index, b) as idx:
+            results = text_results(idx, text, text_file, k=k, min_score=min_score or 0.0)
+    else:
+        get_mode(mode)
+        with bars() as b, _open(index, b) as idx:
+            results = idx.search([str(q) for q in queries], mode=mode, k=k, min_score=min_score)
 
     def table() -> str:
         lines = []

@@ -127,3 +127,12 @@ def risk_cmd(data: Path = DataOpt, index: Optional[Path] = IndexOpt, workers: Op
     with >= half above), ROC-AUC/AP, per-kind FP rates, later members by risk_at_submission, case pairwise
     P/R/F1 and false pairs by kind, OCR phone recall; whole set and each half of its rings/places."""
     _run("risk", fmt, data=data, index=index, workers=workers, walltext=walltext)
+
+
+@eval_app.command("text")
+def text_cmd(data: Path = DataOpt, index: Optional[Path] = IndexOpt, workers: Optional[int] = WorkersOpt,
+             epochs: Optional[int] = typer.Option(None, help="Head training epochs (default: the trainer's)."),
+             fmt: Fmt = typer.Option(Fmt.table, "--format")):
+    """Text -> image search on a captions-format set: Recall@1/5/10 and mAP per domain for the head trained on
+    the train rows, beside the ridge and zero-shot anchors and random."""
+    _run("text", fmt, data=data, index=index, workers=workers, epochs=epochs)

@@ -183,4 +183,12 @@ def eval_risk(data, **kw) -> dict:
     return run(data, **kw)
 
 
-EVALS: dict[str, Callable[..., dict]] = {"copy": eval_copy, "retrieval": eval_retrieval, "risk": eval_risk}
+def eval_text(data: str | os.PathLike, **kw) -> dict:
+    """Text -> image retrieval on a captions-format set (lookalike.eval.text)."""
+    from lookalike.eval.text import eval_text as run
+
+    return run(data, **kw)
+
+
+EVALS: dict[str, Callable[..., dict]] = {"copy": eval_copy, "retrieval": eval_retrieval, "risk": eval_risk,
+                                        "text": eval_text}

@@ -126,7 +126,7 @@ def _load_builtin() -> None:
     with _load_lock:
         if _loaded:
             return
-        for mod in ("efficientnet", "mediapipe_tflite", "dlib_faces"):
+        for mod in ("efficientnet", "mediapipe_tflite", "dlib_faces", "classifier", "minilm"):
             try:
                 importlib.import_module(f"lookalike.models.{mod}")
             except ModuleNotFoundError as e:

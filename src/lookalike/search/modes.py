@@ -459,9 +459,17 @@ def _best_per_pair(hits: list[PairHit]) -> list[PairHit]:
 MODES: dict[str, Mode] = {m.name: m for m in (HashMode(), CopyMode(), SimilarMode())}
 
 
+# Modes of layers above the engine register themselves when their package is imported, on first use.
+PLUGIN_MODES = {"text-guided": "lookalike.text"}
+
+
 def get_mode(name: str) -> Mode:
+    if name not in MODES and name in PLUGIN_MODES:
+        import importlib
+
+        importlib.import_module(PLUGIN_MODES[name])
     if name not in MODES:
-        raise ValueError(f"unknown mode {name!r}; choose one of: {', '.join(MODES)}")
+        raise ValueError(f"unknown mode {name!r}; choose one of: {', '.join([*MODES, *PLUGIN_MODES])}")
     return MODES[name]
 
 

@@ -1,0 +1,1 @@
+"""Trained heads on engine features that are not text: background pair head (train pairs)."""
