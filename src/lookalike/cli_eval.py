@@ -122,7 +122,7 @@ def cluster_cmd(data: Path = DataOpt,
 def risk_cmd(data: Path = DataOpt, index: Optional[Path] = IndexOpt, workers: Optional[int] = WorkersOpt,
              walltext: Optional[bool] = typer.Option(None, "--walltext/--no-walltext",
                                                      help="Use the wall-text OCR (default: when installed)."),
-             fmt: Fmt = typer.Option(Fmt.table, "--format")):
+             fmt: Fmt = typer.Option(Fmt.table, "--format", help="table | json.")):
     """Fraud risk on a fraud-format set: ring recall at 1 %/5 % legit FPR (all, clean-device members, rings
     with >= half above), ROC-AUC/AP, per-kind FP rates, later members by risk_at_submission, case pairwise
     P/R/F1 and false pairs by kind, OCR phone recall; whole set and each half of its rings/places."""
@@ -132,7 +132,7 @@ def risk_cmd(data: Path = DataOpt, index: Optional[Path] = IndexOpt, workers: Op
 @eval_app.command("text")
 def text_cmd(data: Path = DataOpt, index: Optional[Path] = IndexOpt, workers: Optional[int] = WorkersOpt,
              epochs: Optional[int] = typer.Option(None, help="Head training epochs (default: the trainer's)."),
-             fmt: Fmt = typer.Option(Fmt.table, "--format")):
+             fmt: Fmt = typer.Option(Fmt.table, "--format", help="table | json.")):
     """Text -> image search on a captions-format set: Recall@1/5/10 and mAP per domain for the head trained on
     the train rows, beside the ridge and zero-shot anchors and random."""
     _run("text", fmt, data=data, index=index, workers=workers, epochs=epochs)

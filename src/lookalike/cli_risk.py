@@ -52,7 +52,8 @@ def _write(text: str, out: Optional[Path]) -> None:
 def score_cmd(applications: Path = typer.Argument(..., help="Applications CSV (format of shared/data/fraud/"
                                                   "applications.csv; photo paths relative to its folder)."),
               index: Optional[Path] = IndexOpt,
-              fmt: Fmt = typer.Option(Fmt.csv, "--format"), out: Optional[Path] = typer.Option(None, "-o")):
+              fmt: Fmt = typer.Option(Fmt.csv, "--format", help="csv | json | html."),
+              out: Optional[Path] = typer.Option(None, "-o", help="Write to this file instead of standard output.")):
     """Score applications in submitted_at order (new ones only; earlier runs are kept) and print
     application_id,risk,risk_at_submission,case,reasons. Bad rows: one line each on stderr, the run goes on."""
     if fmt == Fmt.html and not out:
@@ -96,7 +97,8 @@ def score_cmd(applications: Path = typer.Argument(..., help="Applications CSV (f
 @risk_app.command("case")
 def case_cmd(case_id: int = typer.Argument(..., help="Case id (see `lookalike risk cases`)."),
              index: Optional[Path] = IndexOpt,
-             fmt: Fmt = typer.Option(Fmt.html, "--format"), out: Optional[Path] = typer.Option(None, "-o")):
+             fmt: Fmt = typer.Option(Fmt.html, "--format", help="html | json."),
+             out: Optional[Path] = typer.Option(None, "-o", help="Write to this file instead of standard output.")):
     """One case for review: members side by side (person masked), what links each pair, timeline, risks."""
     idx, eng = _engine(index)
     try:
