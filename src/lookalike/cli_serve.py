@@ -59,7 +59,9 @@ def serve(index: Optional[Path] = IndexOpt,
     app = create_app(settings)
     console.print(f"lookalike service on http://{host}:{port}/ (API docs: /docs) for index {settings.index}")
     # uvicorn handles SIGINT/SIGTERM: stops accepting, finishes requests in flight, then runs the shutdown
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)
+    # keep-alive longer than clients hold idle pooled connections: a close racing a reused connection
+    # is a failed request on the client side (seen at 5 s, uvicorn's default, under load)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30, timeout_keep_alive=75)
 
 
 def _store(index: Optional[Path]):
