@@ -13,8 +13,8 @@ Traps, measured (benchmarks/bench_vectors.py --lite-types, README "Scale: Milvus
   lite is brute force in effect. The index is only built when a collection is loaded: segments
   flushed after that are brute-force (NumPy) until the next load. FLAT is NumPy brute force;
   AUTOINDEX is faiss HNSW; IVF_PQ, DISKANN, SCANN are accepted at create time and fail later.
-  Hence FLAT on lite (exact, nothing to build: an HNSW load took 133 s for 20 k x 256-d here and
-  saved ~5 % of a query) and large query batches (the per-call walk is paid once per batch).
+  Hence FLAT on lite (exact, nothing to build: an HNSW load took 87-106 s for 20 k x 256-d here and
+  queries still cost 69-92 ms, the walk) and large query batches (the walk is paid once per call).
 - A lite file is a folder locked by one process at a time: a second process gets a clear error.
 On a Milvus server the index is HNSW (M 16, efConstruction 128, ef 128): built by the server as
 segments seal, no Python walk; see docs/scale.md for sizes.
