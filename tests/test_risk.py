@@ -8,7 +8,7 @@ scorer is tested on its own below.
 Floors sit a little below the DEV figures measured here with the default weights (README "Fraud risk"):
 ring recall at 1 % legit FPR 1.000; at 5 %: clean-device members 1.000, per-kind FP rates <= 0.098,
 later members by risk_at_submission 0.993; case pairwise precision and recall 1.000; half B (held out):
-1.000, 1.000, <= 0.085, 1.000, case F1 1.000. ~15 min on the loaded 2-core dev box, ~3 min idle.
+1.000, 1.000, <= 0.085, 1.000, case F1 1.000. The file: 122 s (load ~4 on 2 cores), 15 min at load 20.
 """
 
 from __future__ import annotations
