@@ -5,9 +5,10 @@ applications in two runs: the first 240 (by submitted_at), then the whole CSV (t
 added incrementally). Wall-text OCR is off there (its own tests cover it; ~1 s a photo): the wall-text
 scorer is tested on its own below.
 
-Floors sit a little below the DEV figures measured with the default weights (README "Fraud risk"):
+Floors sit a little below the DEV figures measured here with the default weights (README "Fraud risk"):
 ring recall at 1 % legit FPR 1.000; at 5 %: clean-device members 1.000, per-kind FP rates <= 0.098,
-later members by risk_at_submission 0.993; case pairwise F1 0.944.
+later members by risk_at_submission 0.993; case pairwise precision and recall 1.000; half B (held out):
+1.000, 1.000, <= 0.085, 1.000, case F1 1.000. The file: 122 s (load ~4 on 2 cores), 15 min at load 20.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ def test_later_members_flagged_at_submission(figures):
 
 def test_cases_do_not_chain_rings(figures):
     c = figures["all"]["cases"]
-    assert c["f1"] >= 0.88
-    assert c["precision"] >= 0.95
+    assert c["f1"] >= 0.95
+    assert c["precision"] >= 0.97
     assert c["false_pairs"]["public_place"] == 0 and c["false_pairs"]["plain_wall"] == 0
     assert c["false_pairs"]["re_applicant"] == 0
 
@@ -101,9 +102,10 @@ def test_cases_do_not_chain_rings(figures):
 def test_held_out_half(figures):
     """Half B of the rings/places was not looked at while tuning."""
     b = figures["B"]
-    assert b["at_0.01"]["ring_recall"] >= 0.9
-    assert b["at_0.05"]["clean_recall"] >= 0.85
-    assert b["cases"]["f1"] >= 0.8
+    assert b["at_0.01"]["ring_recall"] >= 0.95
+    assert b["at_0.05"]["clean_recall"] >= 0.9
+    assert b["submission"]["recall"] >= 0.9
+    assert b["cases"]["f1"] >= 0.95
 
 
 def test_risk_at_submission_is_kept_and_ids_stable(scored):
