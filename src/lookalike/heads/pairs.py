@@ -173,7 +173,7 @@ def train(X: np.ndarray, owner: np.ndarray, *, hidden: int = 256, epochs: int = 
         loss.backward()
         opt.step()
         if epoch % 20 == 19 or epoch == epochs - 1:
-            history.append({"epoch": epoch + 1, "loss": round(float(loss), 4)})
+            history.append({"epoch": epoch + 1, "loss": round(loss.item(), 4)})
     params = {k: v.detach().numpy().astype(np.float32) for k, v in P.items()}
     head = PairHead({**params, "a": np.float32(1.0), "b": np.float32(0.0)})
     # P(same) = sigmoid(a cos + b): a 1-d logistic fit on the training pairs (balanced)
