@@ -163,6 +163,8 @@ def test_fallback_without_head_says_how_to_train(text_models, product_subset, tm
     assert json.loads(r.stdout)[0]["error"] == "empty query text"
     r = cli("search", "--index", where, check=False)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = cli("search", test[0][0], "--mode", "text-guided", "--index", where, check=False)
+    assert r.returncode == 2 and "lookalike train text" in r.stderr and "Traceback" not in r.stderr
 
 
 # -- background pair head (heads/pairs.py): the parts that need no collection ----------------------

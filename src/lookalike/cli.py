@@ -101,8 +101,8 @@ def search(queries: List[Path] = typer.Argument(None, help="Query images."),
             mode = "text"
             results = text_results(idx, text, text_file, k=k, min_score=min_score or 0.0)
         else:
-            results = idx.search([str(q) for q in queries], mode=mode, k=k,
-                                 min_score=0.5 if min_score is None else min_score)
+            results = _or_exit(lambda: idx.search([str(q) for q in queries], mode=mode, k=k,
+                                                  min_score=0.5 if min_score is None else min_score))
     if fmt == Fmt.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     elif fmt == Fmt.csv:
