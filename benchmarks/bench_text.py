@@ -20,7 +20,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 from lookalike.api import Index
 from lookalike.eval.metrics import leave_one_out_map

@@ -163,3 +163,38 @@ def test_fallback_without_head_says_how_to_train(text_models, product_subset, tm
     assert json.loads(r.stdout)[0]["error"] == "empty query text"
     r = cli("search", "--index", where, check=False)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = cli("search", test[0][0], "--mode", "text-guided", "--index", where, check=False)
+    assert r.returncode == 2 and "lookalike train text" in r.stderr and "Traceback" not in r.stderr
+
+
+# -- background pair head (heads/pairs.py): the parts that need no collection ----------------------
+
+def test_pair_head_views_and_training_on_synthetic_descriptors():
+    from lookalike.heads.pairs import augment, cutout, paste, train
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    person = np.zeros((120, 160), np.float32)
+    person[20:110, 60:100] = 1
+    c = cutout(img, person)
+    assert c.shape == (90, 40, 4) and c[:, :, 3].min() == 255
+    assert cutout(img, np.zeros_like(person)) is None  # nobody there
+    pasted = paste(img, c, rng)
+    assert pasted.shape == img.shape and (pasted != img).any()
+    view = augment(img, rng, [c])
+    assert view.dtype == np.uint8 and view.ndim == 3 and min(view.shape[:2]) >= 0.7 * 120 - 1
+    # 30 "photos", 3 noisy items each, plus a strong nuisance direction (light) shared across photos
+    base = rng.normal(size=(30, 64))
+    light = rng.normal(size=64)
+    X = np.concatenate([base + 0.6 * rng.normal(size=(30, 64)) + rng.normal() * 2 * light for _ in range(3)])
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    owner = np.tile(np.arange(30), 3)
+    head = train(X, owner, hidden=32, epochs=150)
+    Z = head.embed(X)
+    same = owner[:, None] == owner[None, :]
+    off = ~np.eye(len(X), dtype=bool)
+    gap_raw = (X @ X.T)[same & off].mean() - (X @ X.T)[~same].mean()
+    gap_head = (Z @ Z.T)[same & off].mean() - (Z @ Z.T)[~same].mean()
+    assert gap_head > gap_raw  # the head pulls views of one photo together, pushes others apart
+    P = head.probability(Z @ Z.T)
+    assert P[same & off].mean() > 0.5 > P[~same].mean()
