@@ -46,7 +46,9 @@ OutOpt = typer.Option(None, "-o", "--output", help="Write the output to this fil
 
 def say_error(message: str) -> None:
     """One line on stderr."""
-    console.print(f"[red]error:[/] {' '.join(str(message).split())}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/] {escape(' '.join(str(message).split()))}", highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2):

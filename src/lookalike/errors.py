@@ -13,7 +13,11 @@ class ModelMissing(LookalikeError):
     """A converted model is not in the cache yet."""
 
     def __init__(self, name: str):
+        self.name = name
         super().__init__(f"model {name!r} is not prepared: run `lookalike models prepare` (needs the [models] extra)")
+
+    def __reduce__(self):  # raised in worker processes: pickled by name, not by message
+        return (ModelMissing, (self.name,))
 
 
 class IndexMissing(LookalikeError, FileNotFoundError):

@@ -17,7 +17,7 @@ from fnmatch import fnmatch
 from typing import Callable, Iterable, Sequence
 
 from lookalike import config, parallel
-from lookalike.errors import BadInput
+from lookalike.errors import BadInput, LookalikeError
 from lookalike.features import registry
 from lookalike.imageio import decode_bytes, read_bytes
 from lookalike.store.catalog import Catalog, normalise
@@ -139,6 +139,8 @@ def extract_chunk(task: tuple[list[tuple[str, bytes | None]], list[str]]) -> lis
                 except Exception as e1:
                     values.append(e1)
             if all(isinstance(v, Exception) for v in values) and values:
+                if isinstance(e, LookalikeError):  # e.g. a model not prepared: the user's one line
+                    raise
                 raise RuntimeError(f"feature {name!r} failed: {e}") from e
         for (i, _), v in zip(decoded, values):
             if isinstance(v, Exception):
