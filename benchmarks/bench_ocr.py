@@ -61,7 +61,7 @@ def read(path: Path, full_res: bool):
     """(WallText, mask ms, OCR ms) for one photo, the way the walltext feature reads it."""
     from lookalike.features.background import background_info, segmenter
     from lookalike.imageio import load_file
-    from lookalike.risk.walltext import read_wall_text
+    from lookalike.features.walltext import read_wall_text
 
     if full_res:
         from PIL import Image, ImageOps
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     n = len(without) if args.no_sign == "all" else int(args.no_sign)
     without = without[:: max(1, len(without) // n)][:n] if n else []
 
-    from lookalike.risk.walltext import engine
+    from lookalike.features.walltext import engine
 
     engine()  # load once, outside the timings
     got, mask_ms, ocr_ms, empty = {}, [], [], 0

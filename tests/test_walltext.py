@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.risk import ocr_text
-from lookalike.risk.walltext import TextLine, WallText
+from lookalike.features import ocr_text
+from lookalike.features.walltext import TextLine, WallText
 
 DATA = Path(os.environ.get("LOOKALIKE_DATA", Path(__file__).resolve().parents[1] / "../shared/data")) / "fraud"
 
 
 def _has_rapidocr() -> bool:
     try:
-        from lookalike.risk.walltext import model_paths
+        from lookalike.features.walltext import model_paths
 
         model_paths()
         return True
@@ -140,14 +140,14 @@ def test_walltext_roundtrip_and_evidence():
     np.zeros((10,), np.uint8), np.zeros((20, 20, 5), np.uint8), None,
 ])
 def test_bad_input_gives_empty_walltext(img):
-    from lookalike.risk.walltext import read_wall_text
+    from lookalike.features.walltext import read_wall_text
 
     assert read_wall_text(img, np.zeros((2, 2), np.float32)) == WallText()
 
 
 @needs_ocr
 def test_plain_and_odd_pictures_read_nothing():
-    from lookalike.risk.walltext import read_wall_text
+    from lookalike.features.walltext import read_wall_text
 
     flat = np.full((480, 640, 3), 200, np.uint8)
     assert read_wall_text(flat, np.zeros((480, 640), np.float32)).lines == []

@@ -126,12 +126,12 @@ def ocr_phone_recall(root: Path, idx) -> dict | None:
     from lookalike.features import registry
 
     try:
-        import lookalike.risk.walltext  # noqa: F401  (registers the feature)
+        import lookalike.features.walltext  # noqa: F401  (registers the feature)
     except ImportError:
         return None
     if "walltext" not in registry.names():
         return None
-    from lookalike.risk.ocr_text import normalise_phone
+    from lookalike.features.ocr_text import normalise_phone
 
     rows = [r for r in _rows(root / "wall_text.csv") if r["role"] != "decoy" and float(r["visible_fraction"]) >= 0.9]
     ids = idx.catalog.ids_by_path()

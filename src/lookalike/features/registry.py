@@ -63,7 +63,7 @@ def _load_builtin() -> None:
     import lookalike.features.deep  # noqa: F401  (CNN, SIFT, thumbnails: lazy models)
     import lookalike.features.background  # noqa: F401  (person mask, masked CNN, background colour/keypoints)
     import lookalike.features.faces  # noqa: F401  (every face: box, quality, 128-d embedding)
-    import lookalike.risk.walltext  # noqa: F401  (OCR of the background: "walltext", rapidocr loaded lazily)
+    import lookalike.features.walltext  # noqa: F401  (OCR of the background: "walltext", rapidocr loaded lazily)
     import lookalike.features.classes  # noqa: F401  (ImageNet logits, Lite2 descriptor: text search)
 
 

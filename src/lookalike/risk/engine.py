@@ -65,9 +65,9 @@ def wall_dict(w) -> dict | None:
 
 
 def walltext_available() -> bool:
-    """True when the wall-text extractor is installed (lookalike.risk.walltext and its OCR models)."""
+    """True when the wall-text extractor is installed (lookalike.features.walltext and its OCR models)."""
     try:
-        import lookalike.risk.walltext  # noqa: F401  (registers the "walltext" feature)
+        import lookalike.features.walltext  # noqa: F401  (registers the "walltext" feature)
     except ImportError:
         return False
     return WALLTEXT in registry.names()

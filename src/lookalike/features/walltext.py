@@ -23,7 +23,7 @@ import numpy as np
 from lookalike.errors import ModelMissing
 from lookalike.features.registry import Extractor, register
 from lookalike.imageio import Decoded
-from lookalike.risk import ocr_text
+from lookalike.features import ocr_text
 
 OCR_SIDE = 1280  # long side the background is read at (larger photos are downscaled first)
 DET_SIDE = 960  # long side the text detector sees (the recogniser cuts the lines out of the OCR_SIDE image)
