@@ -231,6 +231,20 @@ class Index:
             else:
                 self.catalog.db.execute("DELETE FROM meta WHERE key=?", (key,))
 
+    def merge_clusters(self, ids: Sequence[int], *, by: str) -> int:
+        """Merge stored clusters into the oldest (smallest) id, returned; the others disappear. The name is
+        the target's, else the first named one's. A later batch `cluster` run keeps the merge (cluster/edit.py)."""
+        from lookalike.cluster.edit import merge_clusters
+
+        return merge_clusters(self, ids, by=by)
+
+    def split_cluster(self, cluster_id: int, members: Sequence[tuple[str, int]] | Sequence[str], *, by: str) -> int:
+        """Move members (paths, or (path, face) for faces) of a stored cluster into a new cluster; returns its
+        id (never used before). A later batch `cluster` run keeps the split (cluster/edit.py)."""
+        from lookalike.cluster.edit import split_cluster
+
+        return split_cluster(self, cluster_id, members, by=by)
+
     def cluster_names(self, *, by: str = "face") -> dict[int, str]:
         prefix = f"cluster-name:{by}:"
         return {int(k[len(prefix):]): v for k, v in self.catalog.db.execute(

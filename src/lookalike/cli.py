@@ -404,7 +404,8 @@ def cluster_train(labels: Path = typer.Argument(..., help="CSV with a path colum
 
 
 clusters_app = typer.Typer(help="The stored clusters with sizes and representatives (batch run plus online "
-                           "assignments); `clusters rename ID NAME` names one.", invoke_without_command=True,
+                           "assignments); `clusters rename ID NAME` names one, `clusters merge ID ID...` and "
+                           "`clusters split ID PATH...` edit them.", invoke_without_command=True,
                            add_completion=False)
 app.add_typer(clusters_app, name="clusters")
 
@@ -438,6 +439,41 @@ def clusters_rename(cluster_id: int = typer.Argument(..., help="The cluster id (
     with _open(index) as idx:
         idx.rename_cluster(cluster_id, name, by=by)
     console.print(f"cluster {cluster_id} by {by}: {name or '(no name)'}", highlight=False)
+
+
+@clusters_app.command("merge")
+def clusters_merge(ids: List[int] = typer.Argument(..., help="Two or more cluster ids (`lookalike clusters`)."),
+                   by: str = typer.Option("image", "--by", help="image | background | face"),
+                   index: Optional[Path] = IndexOpt):
+    """Merge clusters into the oldest (smallest) id; the others disappear. A later `cluster` run keeps it."""
+    with _open(index) as idx:
+        try:
+            target = idx.merge_clusters(ids, by=by)
+        except ValueError as e:
+            fail(str(e))
+    console.print(f"merged {by} clusters {', '.join(map(str, ids))} into {target}", highlight=False)
+
+
+@clusters_app.command("split")
+def clusters_split(cluster_id: int = typer.Argument(..., help="The cluster id (`lookalike clusters`)."),
+                   members: List[str] = typer.Argument(..., help="Members to move: PATH, or PATH#FACE for one "
+                                                       "face (by face; a bare PATH moves all its faces)."),
+                   by: str = typer.Option("image", "--by", help="image | background | face"),
+                   index: Optional[Path] = IndexOpt):
+    """Move members of a cluster into a new cluster (a fresh id). A later `cluster` run keeps it."""
+    chosen: list = []
+    for m in members:
+        path, sep, face = m.rpartition("#")
+        if sep and face.isdigit() and path:
+            chosen.append((path, int(face)))
+        else:
+            chosen.append(m)
+    with _open(index) as idx:
+        try:
+            new = idx.split_cluster(cluster_id, chosen, by=by)
+        except ValueError as e:
+            fail(str(e))
+    console.print(f"moved {len(members)} member(s) of {by} cluster {cluster_id} into new cluster {new}", highlight=False)
 
 
 def _show_clusters(res, fmt: Fmt, out: Optional[Path], names: dict[int, str]) -> None:

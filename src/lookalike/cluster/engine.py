@@ -52,6 +52,9 @@ CREATE INDEX IF NOT EXISTS cluster_members_cluster ON cluster_members(kind, clus
 CREATE TABLE IF NOT EXISTS cluster_state(kind TEXT PRIMARY KEY, next_id INTEGER NOT NULL, params TEXT);
 CREATE TABLE IF NOT EXISTS cluster_merges(
     kind TEXT NOT NULL, src INTEGER NOT NULL, dst INTEGER NOT NULL, file_id INTEGER, face INTEGER, at REAL);
+CREATE TABLE IF NOT EXISTS cluster_pins(
+    kind TEXT NOT NULL, file_id INTEGER NOT NULL, face INTEGER NOT NULL, cluster INTEGER NOT NULL,
+    PRIMARY KEY(kind, file_id, face));
 """
 
 
@@ -270,7 +273,11 @@ def _next_id(index, by: str) -> int:
 
 def _stable_ids(index, by: str, keys, labels) -> np.ndarray:
     """Map new labels to stored ids: each new cluster takes the stored id most of its members had
-    (largest clusters choose first, an id is used once); the rest get fresh ids."""
+    (largest clusters choose first, an id is used once); the rest get fresh ids. Items pinned by a hand
+    merge or split (edit.py) keep their pinned id and do not vote, so hand edits survive a batch run."""
+    from lookalike.cluster.edit import pins
+
+    pinned = pins(index, by)
     old = {(f, j): c for f, j, c in index.catalog.db.execute(
         "SELECT file_id, face, cluster FROM cluster_members WHERE kind=?", (by,))}
     next_id = _next_id(index, by)
@@ -278,16 +285,23 @@ def _stable_ids(index, by: str, keys, labels) -> np.ndarray:
     taken: set[int] = set()
     for g in G.groups(labels):
         votes: dict[int, int] = {}
-        for n in g:
+        free = [n for n in g if tuple(keys[n]) not in pinned]
+        for n in free:
             c = old.get(tuple(keys[n]))
             if c is not None and c not in taken:
                 votes[c] = votes.get(c, 0) + 1
+        if not free:
+            continue
         if votes:
             cid = max(votes, key=lambda c: (votes[c], -c))
         else:
             cid, next_id = next_id, next_id + 1
         taken.add(cid)
-        ids[g] = cid
+        ids[free] = cid
+    for n, key in enumerate(keys):
+        if tuple(key) in pinned:
+            ids[n] = pinned[tuple(key)]
+            taken.add(ids[n])
     _set_next(index, by, max(next_id, max(taken, default=-1) + 1))
     return ids
 
@@ -375,6 +389,7 @@ def assign_new(index, file_ids, *, by: str = "image", threshold: float | None = 
             db.execute("INSERT INTO cluster_merges(kind, src, dst, file_id, face, at) VALUES (?,?,?,?,?,?)",
                        (by, m.src, m.dst, f, j, now))
             db.execute("UPDATE cluster_members SET cluster=? WHERE kind=? AND cluster=?", (m.dst, by, m.src))
+            db.execute("UPDATE cluster_pins SET cluster=? WHERE kind=? AND cluster=?", (m.dst, by, m.src))
         out = {}
         for n, lab in zip(todo, labels[n0:]):
             out[new.keys[n]] = int(lab)
