@@ -366,6 +366,49 @@ def test_jobs_cluster_and_rename(svc):
     assert client.patch(f"/v1/clusters/image/{cid}", headers=heads["reader"], json={"name": "x"}).status_code == 403
 
 
+def test_merge_and_split_clusters(built):
+    index = built / "edit"
+    shutil.copytree(built / "template", index)
+    with Index.open(index) as idx:
+        idx.cluster(by="image")
+    app = _app(built, "edit")
+    with TestClient(app) as client:
+        w = {"Authorization": f"Bearer {K.create(app.state.store, 'writer')[0]}"}
+        r_ = {"Authorization": f"Bearer {K.create(app.state.store, 'reader')[0]}"}
+
+        def groups():
+            res = client.get("/v1/clusters?by=image&min_size=1", headers=r_).json()
+            return {c["id"]: {Path(m["name"]).name: m["id"] for m in c["members"]} for c in res["clusters"]}
+
+        g = groups()
+        bridge = next(c for c, ms in g.items() if "bridge.jpg" in ms)
+        chelsea = next(c for c, ms in g.items() if "chelsea.jpg" in ms)
+        assert set(g[bridge]) == {"bridge.jpg", "bridge_blur.jpg", "bridge_flipped.jpg"}
+        body = {"by": "image", "ids": [chelsea, bridge]}
+        assert client.post("/v1/clusters/merge", headers=r_, json=body).status_code == 403
+        assert client.post("/v1/clusters/merge", headers=w, json={"by": "image", "ids": [bridge]}).status_code == 422
+        assert client.post("/v1/clusters/merge", headers=w, json={"by": "image", "ids": [bridge, 987654]}).status_code == 404
+        r = client.post("/v1/clusters/merge", headers=w, json=body)
+        target = min(bridge, chelsea)
+        assert r.status_code == 200 and r.json()["id"] == target
+        merged = groups()
+        assert set(merged[target]) == {"bridge.jpg", "bridge_blur.jpg", "bridge_flipped.jpg", "chelsea.jpg",
+                                       "chelsea_gray_small.jpg"} and max(bridge, chelsea) not in merged
+        cats = [merged[target]["chelsea.jpg"], {"id": merged[target]["chelsea_gray_small.jpg"], "face": 0}]
+        split = {"by": "image", "members": cats}
+        assert client.post(f"/v1/clusters/{target}/split", headers=r_, json=split).status_code == 403
+        assert client.post("/v1/clusters/987654/split", headers=w, json=split).status_code == 404
+        assert client.post(f"/v1/clusters/{target}/split", headers=w, json={"by": "image", "members": []}).status_code == 422
+        coffee = next(ms["coffee.jpg"] for ms in merged.values() if "coffee.jpg" in ms)
+        r = client.post(f"/v1/clusters/{target}/split", headers=w, json={"by": "image", "members": [coffee]})
+        assert r.status_code == 422 and "not a member" in r.json()["detail"]
+        r = client.post(f"/v1/clusters/{target}/split", headers=w, json=split)
+        assert r.status_code == 200 and r.json()["id"] > max(merged)
+        after = groups()
+        assert set(after[r.json()["id"]]) == {"chelsea.jpg", "chelsea_gray_small.jpg"}
+        assert set(after[target]) == {"bridge.jpg", "bridge_blur.jpg", "bridge_flipped.jpg"}
+
+
 def test_index_job_only_under_allow_root(svc, built, tmp_path):
     client, heads, _ = svc
     w = heads["writer"]

@@ -1,22 +1,40 @@
 """Clusters by image, background or face: galleries and names.
 
 The engine stores clusters (batch runs as jobs, online assignment as images arrive) and their names
-(`Index.rename_cluster`, keyed by stable cluster ids) but has no merge or split of clusters yet, so
-the service offers renaming only.
+(`Index.rename_cluster`, keyed by stable cluster ids). Hand edits: merge clusters into the oldest id
+(`Index.merge_clusters`) and split members off into a new id (`Index.split_cluster`); a later batch
+run keeps both (cluster/edit.py).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Union
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from lookalike.service.auth import reader, writer
-from lookalike.service.routes.common import Id, describe, engine, store
+from lookalike.service.routes.common import MAX_ID, Id, describe, engine, store
 
 router = APIRouter(prefix="/v1/clusters", tags=["clusters"])
 By = Literal["image", "background", "face"]
+
+
+class Merge(BaseModel):
+    by: By = "image"
+    ids: list[Annotated[int, Field(ge=0, le=MAX_ID)]] = Field(..., min_length=2, max_length=1000,
+                                                            description="cluster ids; all merge into the smallest")
+
+
+class Member(BaseModel):
+    id: int = Field(..., ge=1, le=MAX_ID, description="image id")
+    face: int | None = Field(None, ge=0, description="by face: which face (none: all of that image's faces)")
+
+
+class Split(BaseModel):
+    by: By = "image"
+    members: list[Union[Member, Annotated[int, Field(ge=1, le=MAX_ID)]]] = Field(
+        ..., min_length=1, max_length=10000, description="members to move: image ids, or {id, face}")
 
 
 class Rename(BaseModel):
@@ -46,7 +64,7 @@ async def clusters(request: Request, by: By = "image", min_size: int = Query(2, 
             out.append({"id": c.id, "name": names.get(c.id), "size": len(members), "members": members,
                         **({"face_boxes": box} if by == "face" else {})})
         return {"by": by, "total": len(shown), "offset": offset, "limit": limit, "clusters": out,
-                "merge_split_supported": False}
+                "merge_split_supported": True}
 
     return await engine(request).read(run, models=by != "image")
 
@@ -61,3 +79,45 @@ async def rename(request: Request, by: By, cluster_id: Id, body: Rename, key=Dep
         return {"by": by, "id": cluster_id, "name": body.name.strip() or None}
 
     return await engine(request).write(run)
+
+
+def _edit(run):
+    """An engine edit: an unknown cluster is 404, any other refusal (members not in the cluster) 422."""
+    from lookalike.cluster.edit import UnknownCluster
+
+    def guarded(idx):
+        try:
+            return run(idx)
+        except UnknownCluster as e:
+            raise HTTPException(404, str(e)) from None
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from None
+
+    return guarded
+
+
+@router.post("/merge")
+async def merge(request: Request, body: Merge, key=Depends(writer)):
+    """Merge clusters into the oldest (smallest) id, returned; the others disappear; a name is kept (the
+    target's, else the first named one's). A later batch run keeps the merge."""
+    def run(idx):
+        return {"by": body.by, "id": idx.merge_clusters(body.ids, by=body.by)}
+
+    return await engine(request).write(_edit(run))
+
+
+@router.post("/{cluster_id}/split")
+async def split(request: Request, cluster_id: Id, body: Split, key=Depends(writer)):
+    """Move members (image ids, or {"id", "face"} for faces) of a cluster into a new cluster; returns the
+    new id (ids are never reused). At least one member must stay. A later batch run keeps the split."""
+    def run(idx):
+        members = []
+        for m in body.members:
+            image, face = (m, None) if isinstance(m, int) else (m.id, m.face)
+            row = idx.catalog.file_by_id(image)
+            if row is None:
+                raise ValueError(f"image {image} is not in the index")
+            members.append(row.path if face is None else (row.path, face))
+        return {"by": body.by, "id": idx.split_cluster(cluster_id, members, by=body.by)}
+
+    return await engine(request).write(_edit(run))
