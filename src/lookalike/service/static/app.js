@@ -192,12 +192,17 @@ async function loadClusters() {
     $("#ccount").textContent = `${res.total} clusters with 2 or more members`;
     $("#clusters").replaceChildren(...res.clusters.map((c) => {
       const input = el("input", { type: "text", value: c.name || "", placeholder: `cluster ${c.id}` });
+      const pick = el("input", { type: "checkbox", class: "cpick", "data-id": c.id, title: "select for merging" });
       return el("article", { class: "cluster" },
-        el("header", {}, input,
+        el("header", {}, pick, input,
           el("button", { type: "button", onclick: () => renameCluster(by, c.id, input.value) }, "Rename"),
-          el("span", { class: "muted" }, ` ${c.size} members`)),
+          el("button", { type: "button", onclick: (ev) => splitCluster(by, c.id, ev.target.closest("article")) },
+            "Split selected into a new cluster"),
+          el("span", { class: "muted" }, ` ${c.size} members (#${c.id})`)),
         el("div", { class: "members" }, ...c.members.slice(0, 24).map((m) => el("figure", {}, thumb(m.id, 160),
-          el("figcaption", {}, nameEl(m, by === "face" ? ` (face ${m.face})` : ""))))));
+          el("figcaption", {},
+            el("input", { type: "checkbox", class: "mpick", "data-id": m.id, "data-face": m.face, title: "select for splitting" }),
+            nameEl(m, by === "face" ? ` (face ${m.face})` : ""))))));
     }));
     if (!res.total) status(`No ${by} clusters stored yet: "Re-cluster" runs a job.`);
   });
@@ -207,6 +212,27 @@ async function renameCluster(by, id, name) {
   await guarded(async () => {
     await api(`/v1/clusters/${by}/${id}`, json("PATCH", { name }));
     status(`Cluster ${id} renamed.`);
+  });
+}
+
+async function mergeClusters() {
+  const by = $("#cby").value;
+  const ids = [...document.querySelectorAll("#clusters .cpick:checked")].map((b) => +b.dataset.id);
+  if (ids.length < 2) return status("Select two or more clusters to merge.", "error");
+  await guarded(async () => {
+    const r = await api("/v1/clusters/merge", json("POST", { by, ids }));
+    await loadClusters();
+    status(`Merged ${ids.length} clusters into cluster ${r.id}.`);
+  });
+}
+
+async function splitCluster(by, id, article) {
+  const members = [...article.querySelectorAll(".mpick:checked")].map((b) => ({ id: +b.dataset.id, face: +b.dataset.face }));
+  if (!members.length) return status("Select the members to move into a new cluster.", "error");
+  await guarded(async () => {
+    const r = await api(`/v1/clusters/${id}/split`, json("POST", { by, members }));
+    await loadClusters();
+    status(`Moved ${members.length} members of cluster ${id} into new cluster ${r.id}.`);
   });
 }
 
@@ -309,6 +335,7 @@ function init() {
   $("#creload").addEventListener("click", loadClusters);
   $("#cby").addEventListener("change", loadClusters);
   $("#crun").addEventListener("click", recluster);
+  $("#cmerge").addEventListener("click", mergeClusters);
   $("#rreload").addEventListener("click", loadQueue);
   $("#igo").addEventListener("click", runInspect);
   window.addEventListener("hashchange", show);
