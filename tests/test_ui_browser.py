@@ -157,6 +157,40 @@ def test_clusters_gallery_and_rename(page, server, shots):
     page.screenshot(path=shots / "ui-clusters.png")
 
 
+def test_clusters_merge_and_split(page, server):
+    import httpx
+
+    url, key, _ = server
+
+    def stored():
+        r = httpx.get(url + "/v1/clusters?by=image", headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        return {c["id"]: {m["id"] for m in c["members"]} for c in r.json()["clusters"]}
+
+    before = stored()
+    page.goto(url + "/#clusters")
+    cards = page.locator("#clusters .cluster")
+    expect(cards).to_have_count(len(before))
+    first, second = cards.nth(0), cards.nth(1)
+    ids = [int(c.locator(".cpick").get_attribute("data-id")) for c in (first, second)]
+    first.locator(".cpick").check()
+    second.locator(".cpick").check()
+    page.click("#cmerge")
+    expect(page.locator("#status")).to_contain_text(f"into cluster {min(ids)}")
+    expect(cards).to_have_count(len(before) - 1)
+    merged = stored()
+    assert merged[min(ids)] == before[ids[0]] | before[ids[1]] and max(ids) not in merged
+    card = page.locator("#clusters .cluster", has=page.locator(f'.cpick[data-id="{min(ids)}"]'))
+    moving = sorted(before[max(ids)])
+    for image in moving:
+        card.locator(f'.mpick[data-id="{image}"]').check()
+    card.get_by_role("button", name="Split selected into a new cluster").click()
+    expect(page.locator("#status")).to_contain_text("into new cluster")
+    expect(cards).to_have_count(len(before))
+    after = stored()
+    new = max(after)
+    assert new > max(before) and after[new] == set(moving) and after[min(ids)] == before[min(ids)]
+
+
 def test_risk_queue_case_and_verdict(page, server, shots):
     """Three applications photographed in one room from one device, one elsewhere: the queue shows the
     case, the case view opens, a verdict is stored."""
