@@ -61,6 +61,10 @@ def test_merge_moves_everything_into_the_oldest_id_and_survives_a_batch_run(idx)
     after = groups(idx)
     assert after[target] == merged and set(after) == {target, id_of(g, "rocket.jpg")}
     assert idx.cluster_names(by="image") == {target: "cats"}  # the first named one's name moves to the target
+    from lookalike.cluster import merges
+
+    assert sorted((src, dst, path) for src, dst, path, *_ in merges(idx, by="image")) == sorted(
+        (src, target, None) for src in (bridge, chelsea, coffee) if src != target)  # recorded, no bridging file
     rerun = idx.cluster(by="image")  # the batch run separates them again by evidence, but the hand merge wins
     assert {c.id: {Path(p).name for p, _ in c.members} for c in rerun.clusters} == after
     assert groups(idx) == after

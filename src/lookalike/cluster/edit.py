@@ -107,3 +107,14 @@ def split_cluster(index, cluster_id: int, members: Sequence[tuple[str, int]] | S
         _pin(index, by, sorted(chosen), new_id)
         _set_next(index, by, new_id + 1)
     return new_id
+
+
+def merges(index, *, by: str = "image") -> list[tuple[int, int, str | None, int | None, float]]:
+    """Recorded merges, online and by hand: (from id, into id, path of the bridging file (None for a hand
+    merge), face, unix time)."""
+    with index.catalog.transaction():
+        _schema(index)
+    rows = index.catalog.db.execute(
+        "SELECT src, dst, file_id, face, at FROM cluster_merges WHERE kind=? ORDER BY at", (by,)).fetchall()
+    paths = index.catalog.paths({r[2] for r in rows if r[2] is not None})
+    return [(r[0], r[1], paths.get(r[2]), r[3], r[4]) for r in rows]

@@ -454,16 +454,6 @@ def update_online(index, kinds) -> dict[str, int]:
     return done
 
 
-def merges(index, *, by: str = "image") -> list[tuple[int, int, str | None, int | None, float]]:
-    """Recorded merges: (from id, into id, path of the bridging file, face, unix time)."""
-    with index.catalog.transaction():
-        _schema(index)
-    rows = index.catalog.db.execute(
-        "SELECT src, dst, file_id, face, at FROM cluster_merges WHERE kind=? ORDER BY at", (by,)).fetchall()
-    paths = index.catalog.paths({r[2] for r in rows if r[2] is not None})
-    return [(r[0], r[1], paths.get(r[2]), r[3], r[4]) for r in rows]
-
-
 def train_refiner(index, labels: dict[str, str], *, by: str = "face", out: str | Path | None = None,
                   epochs: int = 400, log=None) -> Path:
     """Train the learned (GCN) refiner from labelled groups {path: group} of indexed files; returns the
