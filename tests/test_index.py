@@ -290,8 +290,8 @@ def test_hash_command_starts_light(tmp_path):
              " if m in sys.modules]\n"
              "print('HEAVY', heavy, 'CODE', code, file=sys.stderr)\n")
     res = subprocess.run([sys.executable, "-c", probe, *files], capture_output=True, text=True, timeout=120)
-    assert "HEAVY [] CODE 0" in res.stderr, res.stderr[-2000:]
+    assert "HEAVY [] CODE 1" in res.stderr, res.stderr[-2000:]  # exit 1: one input failed (named on stderr)
     lines = res.stdout.splitlines()
-    assert lines[0] == "path,ahash,dhash,phash,whash,pdq" and len(lines) == 1 + len(files)
-    assert "skipped" in res.stderr and "missing.jpg" in res.stderr
+    assert lines[0] == "path,ahash,dhash,phash,whash,pdq" and len(lines) == len(files)  # the missing file has no row
+    assert "error:" in res.stderr and "missing.jpg" in res.stderr
     assert all(len(line.split(",")[3]) == 16 for line in lines[1:4])  # the three readable files
