@@ -159,8 +159,8 @@ def test_fallback_without_head_says_how_to_train(text_models, product_subset, tm
     assert all(m["method"] == "text-zeroshot" for x in res for m in x["results"])
     # measured: Recall@10 0.27 (random: 0.10 on 100 images)
     assert (ranks <= 10).mean() >= 0.20
-    r = cli("search", "--text", "", "--index", where, "--format", "json")
-    assert json.loads(r.stdout)[0]["error"] == "empty query text"
+    r = cli("search", "--text", "", "--index", where, "--format", "json", check=False)
+    assert r.returncode == 1 and json.loads(r.stdout)[0]["error"] == "empty query text"  # a failed query: exit 1
     r = cli("search", "--index", where, check=False)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     r = cli("search", test[0][0], "--mode", "text-guided", "--index", where, check=False)

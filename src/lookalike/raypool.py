@@ -38,7 +38,11 @@ def start(workers: int, address: str | None = None) -> bool:
         ray.init(address=address, **kw)
     else:
         # the driver's environment reaches the local workers: PYTHONPATH, LOOKALIKE_* settings
-        ray.init(num_cpus=workers, object_store_memory=OBJECT_STORE_BYTES, **kw)
+        try:
+            ray.init(num_cpus=workers, object_store_memory=OBJECT_STORE_BYTES, **kw)
+        except RuntimeError:  # a local Ray's start timed out (busy machine, a killed session's leftovers): once more
+            ray.shutdown()
+            ray.init(num_cpus=workers, object_store_memory=OBJECT_STORE_BYTES, **kw)
     return True
 
 
