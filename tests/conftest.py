@@ -1,5 +1,6 @@
 import hashlib
 import os
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -108,3 +109,14 @@ def _exact_reference(ds) -> tuple[set, set]:
             if d is not None:
                 by_pixels[d].append(k)
     return byte_pairs, metrics.pairs_within(g for g in by_pixels.values() if len(g) > 1)
+
+
+def index_demo_photos(root: Path, names, index_name: str) -> Path:
+    """Copy these demo photos into root/<folder> and index them (one worker) in root/index_name."""
+    photos = root / "photos"
+    photos.mkdir()
+    for name in names:
+        shutil.copy(REPO / "demo" / name, photos / name)
+    with Index.open(root / index_name) as idx:
+        idx.add([photos], workers=1)
+    return root / index_name

@@ -22,6 +22,7 @@ with warnings.catch_warnings():  # starlette's note that it prefers httpx2 (not 
     from fastapi.testclient import TestClient  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
+from conftest import index_demo_photos  # noqa: E402
 from lookalike import Index  # noqa: E402
 from lookalike.service import Settings, create_app  # noqa: E402
 from lookalike.service import keys as K  # noqa: E402
@@ -38,12 +39,7 @@ PHOTOS = ["bridge.jpg", "bridge_blur.jpg", "bridge_flipped.jpg", "chelsea.jpg", 
 def built(tmp_path_factory, model_cache):
     """A small index of demo photos (copied into the test's folder) to copy per app."""
     root = tmp_path_factory.mktemp("service")
-    photos = root / "photos"
-    photos.mkdir()
-    for name in PHOTOS:
-        shutil.copy(DEMO / name, photos / name)
-    with Index.open(root / "template") as idx:
-        idx.add([photos], workers=1)
+    index_demo_photos(root, PHOTOS, "template")
     return root
 
 

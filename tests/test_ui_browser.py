@@ -8,7 +8,6 @@ LOOKALIKE_UI_SCREENSHOTS=1.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -24,6 +23,7 @@ uvicorn = pytest.importorskip("uvicorn")
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
+from conftest import index_demo_photos  # noqa: E402
 from lookalike import Index  # noqa: E402
 from lookalike.service import Settings, create_app  # noqa: E402
 from lookalike.service import keys as K  # noqa: E402
@@ -41,12 +41,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 def server(tmp_path_factory, model_cache):
     """The service on a free loopback port over an index of the demo photos (clustered by image)."""
     root = tmp_path_factory.mktemp("ui")
-    photos = root / "demo"
-    photos.mkdir()
-    for name in PHOTOS:
-        shutil.copy(DEMO / name, photos / name)
-    with Index.open(root / "index") as idx:
-        idx.add([photos], workers=1)
+    with Index.open(index_demo_photos(root, PHOTOS, "index")) as idx:
         idx.cluster(by="image")
     app = create_app(Settings(index=root / "index", log_requests=False))
     key = K.create(app.state.store, "admin", "browser")[0]

@@ -69,26 +69,22 @@ async def cases(request: Request, key=Depends(reader)):
 @router.get("/v1/cases/{case_id}", responses={404: {"description": "no such case"},
                                                501: {"description": "no risk engine in this build"}})
 async def case(request: Request, case_id: Id, key=Depends(reader)):
-    def run(idx):
-        try:
-            return risk_engine(idx).case(case_id)
-        except NOT_FOUND:
-            raise HTTPException(404, f"no case {case_id}") from None
+    return await engine(request).read(lambda idx: _case_or_404(idx, case_id, "case"), models=True)
 
-    return await engine(request).read(run, models=True)
+
+def _case_or_404(idx, case_id: int, view: str):
+    """RiskEngine.case or .case_html of one case; an unknown case is a 404."""
+    try:
+        return getattr(risk_engine(idx), view)(case_id)
+    except NOT_FOUND:
+        raise HTTPException(404, f"no case {case_id}") from None
 
 
 @router.get("/v1/cases/{case_id}/view", response_class=HTMLResponse,
             responses={404: {"description": "no such case"}, 501: {"description": "no risk engine in this build"}})
 async def case_view(request: Request, case_id: Id, key=Depends(reader)):
     """The case as a page: photos side by side, the person masked, the links drawn, the timeline."""
-    def run(idx):
-        try:
-            return risk_engine(idx).case_html(case_id)
-        except NOT_FOUND:
-            raise HTTPException(404, f"no case {case_id}") from None
-
-    html = await engine(request).read(run, models=True)
+    html = await engine(request).read(lambda idx: _case_or_404(idx, case_id, "case_html"), models=True)
     # the page is the engine's own, shown in a sandboxed frame by the UI: no scripts may run in it
     return HTMLResponse(html, headers={"Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'"})
 
