@@ -253,7 +253,7 @@ def test_hash_files_match_imagehash(near_dup):  # noqa: F811
 def test_whash_block_means_equal_pywavelets():
     """wHash without PyWavelets: the 8x8 block means against their median give imagehash's Haar bits."""
     pywt = pytest.importorskip("pywt")
-    from lookalike.features.hashes import _haar_ll8
+    from lookalike.features.filehash import haar_ll8
 
     rng = np.random.default_rng(0)
     for i in range(200):
@@ -261,7 +261,7 @@ def test_whash_block_means_equal_pywavelets():
         coeffs = pywt.wavedec2(px, "haar", level=6)
         coeffs[0] *= 0  # imagehash's remove_max_haar_ll
         ll = pywt.wavedec2(pywt.waverec2(coeffs, "haar"), "haar", level=3)[0]
-        assert np.array_equal(_haar_ll8(px), np.packbits(ll > np.median(ll)))
+        assert np.array_equal(haar_ll8(px), np.packbits(ll > np.median(ll)))
 
 
 def test_hash_files_bad_inputs_in_order(bad_folder):
@@ -279,14 +279,15 @@ def test_hash_files_bad_inputs_in_order(bad_folder):
 
 
 def test_hash_command_starts_light(tmp_path):
-    """`lookalike hash FILE...` answers without the engine, typer's parsing (pydantic) or a pool:
-    a small batch is a short job and start-up was most of it."""
+    """`lookalike hash FILE...` answers without the engine, typer, OpenCV or a pool: a small batch is a
+    short job and start-up was most of it."""
     demo = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demo")
     files = sorted(os.path.join(demo, f) for f in os.listdir(demo) if f.endswith(".jpg"))[:3] + [str(tmp_path / "missing.jpg")]
     probe = ("import sys; sys.argv = ['lookalike', 'hash', *sys.argv[1:]]\n"
-             "from lookalike.cli import app\n"
-             "try:\n    app()\nexcept SystemExit as e:\n    code = e.code\n"
-             "heavy = [m for m in ('lookalike.api', 'pydantic', 'onnxruntime', 'faiss', 'multiprocessing.pool')"
+             "from lookalike.__main__ import main\n"
+             "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+             "heavy = [m for m in ('lookalike.api', 'typer', 'pydantic', 'cv2', 'onnxruntime', 'faiss',"
+             " 'multiprocessing.pool')"
              " if m in sys.modules]\n"
              "print('HEAVY', heavy, 'CODE', code, file=sys.stderr)\n")
     res = subprocess.run([sys.executable, "-c", probe, *files], capture_output=True, text=True, timeout=120)
@@ -295,3 +296,17 @@ def test_hash_command_starts_light(tmp_path):
     assert lines[0] == "path,ahash,dhash,phash,whash,pdq" and len(lines) == len(files)  # the missing file has no row
     assert "error:" in res.stderr and "missing.jpg" in res.stderr
     assert all(len(line.split(",")[3]) == 16 for line in lines[1:4])  # the three readable files
+
+
+def test_heic_decodes_with_lazy_codec(tmp_path):
+    """pillow-heif is registered on the first ISO-media file only (its import slowed `hash` start-up):
+    a HEIC photo still decodes, by content, whatever its extension."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    from lookalike.imageio.load import decode_luma, load_file, read_bytes
+
+    pillow_heif.register_heif_opener()  # only to write the fixture
+    rgb = np.random.default_rng(1).integers(0, 255, (64, 80, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "photo.jpg", format="HEIF")  # wrong extension on purpose
+    d = load_file(tmp_path / "photo.jpg")
+    assert d.format == "HEIF" and d.rgb.shape == (64, 80, 3)
+    assert decode_luma(read_bytes(tmp_path / "photo.jpg")).shape == (64, 80)

@@ -6,7 +6,6 @@ one line and a non-zero exit code (cli_common.Root). Only `index` creates a miss
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional
@@ -22,21 +21,7 @@ if TYPE_CHECKING:
     from lookalike.api import Index
 
 
-class _App(typer.Typer):
-    """`lookalike hash FILE...` is answered before typer parses (lookalike.hashing.run_cli): typer's
-    argument coercion imports pydantic, half a second on a job that should take a second."""
-
-    def __call__(self, *args, **kwargs):
-        if not args and not kwargs and sys.argv[1:2] == ["hash"]:
-            from lookalike.hashing import run_cli
-
-            code = run_cli(sys.argv[2:])
-            if code is not None:
-                sys.exit(code)
-        return super().__call__(*args, **kwargs)
-
-
-app = _App(cls=Root, help="Find images that look alike: copies, similar photos, same background, same face.",
+app = typer.Typer(cls=Root, help="Find images that look alike: copies, similar photos, same background, same face.",
                   no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="Model assets (converted once from PyPI packages into the cache).", no_args_is_help=True)
 app.add_typer(models_app, name="models")

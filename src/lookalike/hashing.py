@@ -19,20 +19,19 @@ import sys
 
 from lookalike import config, parallel
 from lookalike.errors import BadInput
-from lookalike.features.hashes import file_hashes, hex_code
+from lookalike.features.filehash import SHORT_SIDE, file_hashes, hex_code
 from lookalike.imageio.load import decode_luma, read_bytes
 
 COLUMNS = ("path", "ahash", "dhash", "phash", "whash", "pdq")
-HASH_SIDE = 128  # short side decoded for hashing: about what pHash and wHash look at; PDQ needs 64
 CHUNK = 16
-POOL_MIN_FILES = 300  # fewer files: one process (about 5 ms a file; a pool costs about 0.3 s of CPU)
+POOL_MIN_FILES = 48  # fewer files: one process (forking a pool of the lean hash process costs ~20 ms)
 
 
 def hash_file(path: str) -> dict:
     """Hex aHash, dHash, pHash, wHash (64-bit), PDQ (256-bit) and pdq_quality of one file; or a reason."""
     row: dict = {"path": path}
     try:
-        h = file_hashes(decode_luma(read_bytes(path), min_side=HASH_SIDE))
+        h = file_hashes(decode_luma(read_bytes(path), min_side=SHORT_SIDE))
     except BadInput as e:
         row["reason"] = str(e)
         return row

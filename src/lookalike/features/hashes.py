@@ -3,7 +3,7 @@
 The classic 64-bit hashes follow imagehash's definitions (so numbers compare with it) but all start
 from one 128x128 area-averaged greyscale square of the border-trimmed working image (`hash_base`):
 one resize of the working image per file instead of one per hash. PDQ is computed from the same
-square (see `_pdq_input`).
+square (see `filehash.pdq_input`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pdqhash
-from PIL import Image
 
+from lookalike.features.filehash import haar_ll8, pdq_input
 from lookalike.features.registry import Extractor, register
 from lookalike.imageio import Decoded
 
@@ -66,38 +66,8 @@ def dhash(gray: np.ndarray) -> np.ndarray:
     return np.packbits(px[:, 1:] > px[:, :-1])
 
 
-def _haar_ll8(px: np.ndarray) -> np.ndarray:
-    """imagehash's Haar wHash of a square image whose side is a multiple of 8: its full-depth LL band
-    removed (the mean, subtracted from every pixel) then the level-log2(side/8) LL band compared with
-    its median. Haar LL coefficients are scaled block means and the subtracted mean moves them and their
-    median alike, so that is exactly the 8x8 block means against their median (checked against
-    PyWavelets in tests)."""
-    n = px.shape[0] // 8
-    ll = px.reshape(8, n, 8, n).mean(axis=(1, 3))
-    return np.packbits(ll > np.median(ll))
-
-
 def whash(gray: np.ndarray) -> np.ndarray:
-    return _haar_ll8(_small(gray, 64, 64))
-
-
-def _pdq_input(gray: np.ndarray) -> np.ndarray:
-    """PDQ works on a 64x64 luma buffer made by its own tent filter, whose cost grows with the square of
-    the input side; an area-averaged 64x64 square makes that filter a no-op (window 1) and lands as close
-    to a full-size PDQ as the reference's 512 px input does, at a small fraction of the cost. Takes
-    greyscale (any size, uint8 or float), returns the RGB uint8 pdqhash wants (R = G = B = luma)."""
-    h, w = gray.shape[:2]
-    if h > 64 or w > 64:
-        gray = cv2.resize(gray, (64, 64), interpolation=cv2.INTER_AREA)
-    g = np.clip(np.rint(gray), 0, 255).astype(np.uint8) if gray.dtype != np.uint8 else gray
-    return np.ascontiguousarray(np.dstack([g, g, g]))
-
-
-def pdq(gray: np.ndarray) -> tuple[np.ndarray, int]:
-    """Facebook's PDQ (256 bits) of a greyscale image and its quality (0-100; under ~50 the hash is
-    unreliable)."""
-    bits, quality = pdqhash.compute(_pdq_input(gray))
-    return np.packbits(bits.astype(np.uint8)), int(quality)
+    return haar_ll8(_small(gray, 64, 64))
 
 
 def color_histogram(rgb: np.ndarray) -> np.ndarray:
@@ -117,41 +87,6 @@ def content_fingerprint(gray: np.ndarray) -> np.ndarray:
     return np.packbits(bw.astype(bool))
 
 
-# -- imagehash-compatible hashes (the `lookalike hash` command) --------------------------------
-# imagehash shrinks the whole picture with Pillow's Lanczos filter and takes an unnormalised DCT.
-# Doing the same from a luma image of about 128 px keeps its numbers (within a bit or two) at a
-# small fraction of the cost: Lanczos from full size is most of imagehash's time.
-
-def _lanczos(gray: np.ndarray, w: int, h: int) -> np.ndarray:
-    return np.asarray(Image.fromarray(gray).resize((w, h), Image.Resampling.LANCZOS), dtype=np.float64)
-
-
-def _shrink(gray: np.ndarray, short: int) -> np.ndarray:
-    """Area-average down to a short side of `short` (never up)."""
-    h, w = gray.shape
-    f = short / min(h, w)
-    if f >= 1:
-        return gray
-    return cv2.resize(gray, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-
-
-def file_hashes(gray: np.ndarray) -> dict[str, np.ndarray | int]:
-    """aHash, dHash, pHash, wHash (64-bit, imagehash's definitions), PDQ (256-bit) and its quality,
-    from a luma image (HxW uint8) with a short side of 128 px or more (`decode_luma`)."""
-    small = _shrink(gray, 128)
-    px = _lanczos(small, 8, 8)
-    out: dict = {"ahash": np.packbits(px > px.mean())}
-    px = _lanczos(small, 9, 8)
-    out["dhash"] = np.packbits(px[:, 1:] > px[:, :-1])
-    low = cv2.dct(_lanczos(small, 32, 32))[:8, :8]
-    low[0, :] *= np.sqrt(2)  # cv2's DCT is orthonormal; scipy's (imagehash's) weighs row/column 0 more
-    low[:, 0] *= np.sqrt(2)
-    out["phash"] = np.packbits(low > np.median(low))
-    out["whash"] = _haar_ll8(_lanczos(small, 64, 64))
-    out["pdq"], out["pdq_quality"] = pdq(gray)
-    return out
-
-
 _FUNCS_64 = {"ahash": ahash, "dhash": dhash, "whash": whash}  # pHash: phash_dihedral
 
 
@@ -166,10 +101,6 @@ DIHEDRAL = {
     "flip_rot180": lambda a: np.rot90(a[:, ::-1], 2),
     "flip_rot270": lambda a: np.rot90(a[:, ::-1], 3),
 }
-
-
-def hex_code(bits: np.ndarray) -> str:
-    return bytes(np.asarray(bits, dtype=np.uint8)).hex()
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> int:
@@ -196,7 +127,7 @@ def phash_dihedral(gray: np.ndarray) -> np.ndarray:
 def pdq_dihedral(gray: np.ndarray) -> tuple[np.ndarray, int]:
     """PDQ of the 8 rotations/mirrors (8, 32) of a greyscale image, in pdqhash's order (row 0 =
     original), and the quality."""
-    hashes, quality = pdqhash.compute_dihedral(_pdq_input(gray))
+    hashes, quality = pdqhash.compute_dihedral(pdq_input(gray))
     codes = np.stack([np.packbits(np.asarray(h, dtype=np.uint8)) for h in hashes])
     return codes, int(quality)
 

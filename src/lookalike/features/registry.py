@@ -18,6 +18,9 @@ from typing import ClassVar
 import numpy as np
 
 from lookalike.imageio import Decoded
+from lookalike.imageio.load import opencv
+
+opencv()  # every extractor may use OpenCV: one thread each, parallelism comes from worker processes
 
 
 class Extractor:

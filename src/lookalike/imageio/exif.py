@@ -7,6 +7,8 @@ import os
 
 from PIL import ExifTags, Image
 
+from lookalike.imageio.load import register_heif
+
 _EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
 _DATE_TAGS = (0x9003, 0x9004, 0x0132)  # DateTimeOriginal, DateTimeDigitized, DateTime
 
@@ -15,6 +17,7 @@ def exif_summary(path: str | os.PathLike) -> dict:
     """{date (ISO 8601 or None), camera ("Make Model" or None), gps ([lat, lon] or None)}; never raises
     for a file that is not a picture or has no EXIF (every value None then)."""
     out: dict = {"date": None, "camera": None, "gps": None}
+    register_heif()  # HEIC photos carry EXIF too
     try:
         with Image.open(path) as im:
             exif = im.getexif()

@@ -16,31 +16,48 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
 from lookalike import config
 from lookalike.errors import BadInput
+from lookalike.imageio.resize import area_shrink
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = None  # we check the pixel count ourselves, before decoding, with a clear reason
 
-try:  # HEIC/HEIF and AVIF
-    import pillow_heif
+_heif_ready = False
 
-    pillow_heif.register_heif_opener()
-    if hasattr(pillow_heif, "register_avif_opener"):
-        pillow_heif.register_avif_opener()
-except Exception:  # pragma: no cover - optional codec
-    pass
+
+def register_heif() -> None:
+    """HEIC/HEIF and AVIF through pillow-heif, registered on the first such file (its import costs as
+    much as hashing a few files, and most collections hold none)."""
+    global _heif_ready
+    if _heif_ready:
+        return
+    _heif_ready = True
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        if hasattr(pillow_heif, "register_avif_opener"):
+            pillow_heif.register_avif_opener()
+    except Exception:  # pragma: no cover - optional codec
+        pass
 
 try:  # libjpeg-turbo, as Pillow's JPEG decoder, but 2-2.5x faster for the same pixels
     import simplejpeg
 except ImportError:  # pragma: no cover - Pillow decodes everything without it, only slower
     simplejpeg = None
 
-cv2.setNumThreads(1)  # parallelism comes from worker processes
+
+def opencv():
+    """OpenCV, imported on first use: `lookalike hash` decodes without it (it takes longer to import
+    than hashing a hundred files). Parallelism comes from worker processes, so one thread."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    return cv2
 
 
 @dataclass
@@ -54,6 +71,7 @@ class Decoded:
 
     @property
     def gray(self) -> np.ndarray:
+        cv2 = opencv()
         return cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
 
 
@@ -135,7 +153,7 @@ def decode_luma(data: bytes, *, min_side: int = 64, max_pixels: int = config.MAX
     if short >= 2 * min_side:  # area averaging keeps every pixel's weight, like a DCT-scaled JPEG
         f = min_side / short
         size = (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f)))
-        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        gray = area_shrink(gray, *size)
     return np.ascontiguousarray(gray)
 
 
@@ -154,7 +172,7 @@ def _luma(im: Image.Image) -> np.ndarray:
         white.paste(lum, (0, 0), alpha)
         return np.asarray(white)
     # CMYK, YCbCr, LAB, 16-bit, float...: the same rules as the working image
-    return cv2.cvtColor(np.ascontiguousarray(_to_rgb_array(im)), cv2.COLOR_RGB2GRAY)
+    return np.asarray(Image.fromarray(np.ascontiguousarray(_to_rgb_array(im))).convert("L"))
 
 
 def full_pixel_digest(data: bytes, *, max_pixels: int = config.MAX_PIXELS) -> tuple[str, int, int]:
@@ -199,6 +217,8 @@ def _open(data: bytes, max_pixels: int, seen: dict) -> tuple[Image.Image, str, i
     """Open lazily (header only) and refuse empty images and decompression bombs."""
     if not data:
         raise BadInput("empty file (0 bytes)")
+    if data[4:8] == b"ftyp":  # an ISO media file: HEIC, AVIF (or a video, refused below)
+        register_heif()
     im = Image.open(io.BytesIO(data))
     fmt = seen["format"] = im.format or "unknown"
     w, h = im.size
@@ -287,4 +307,5 @@ def _fit(rgb: np.ndarray, side: int) -> np.ndarray:
     if max(h, w) <= side:
         return rgb
     s = side / max(h, w)
+    cv2 = opencv()
     return cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)

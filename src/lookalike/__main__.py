@@ -1,0 +1,28 @@
+"""The `lookalike` command (and `python -m lookalike`).
+
+`lookalike hash FILE...` is answered here, before the CLI module loads: typer, pydantic and the
+engine's imports take longer than hashing a hundred files, and a small batch is a short job.
+Anything else `lookalike.hashing.run_cli` does not handle (--help, unknown options) goes to the
+full CLI, which explains.
+"""
+
+import os
+import sys
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["hash"]:
+        # hashing multiplies tiny matrices: BLAS threads only spin (4x the CPU on a busy machine)
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        from lookalike.hashing import run_cli
+
+        code = run_cli(sys.argv[2:])
+        if code is not None:
+            sys.exit(code)
+    from lookalike.cli import app
+
+    app()
+
+
+if __name__ == "__main__":
+    main()
