@@ -54,7 +54,11 @@ def hash_files(paths: list[str], *, workers: int | None = None) -> list[dict]:
     if workers is None:
         workers = config.workers() if len(paths) >= POOL_MIN_FILES else 1
     n = min(workers, len(chunks))
-    return [r for res in parallel.imap(_hash_chunk, chunks, workers=n) for r in res]
+    return [r for res in parallel.imap(_hash_chunk, chunks, workers=n, on_crash=_crashed) for r in res]
+
+
+def _crashed(paths: list[str]) -> list[dict]:
+    return [{"path": p, "reason": "the worker process died while decoding it (a crash or out of memory)"} for p in paths]
 
 
 def write_rows(rows: list[dict], fmt: str, out=None, err=None) -> None:

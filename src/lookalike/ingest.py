@@ -150,6 +150,20 @@ def extract_chunk(task: tuple[list[tuple[str, bytes | None]], list[str]]) -> lis
     return out
 
 
+def _crashed_chunk(task: tuple[list[tuple[str, bytes | None]], list[str]]) -> list[dict]:
+    """A chunk whose worker process died even when run alone (a crash in native code, the kernel's
+    out-of-memory killer): its files run again one per task, so only the file that kills its process
+    gets the reason; the run goes on."""
+    items, names = task
+    if len(items) > 1:
+        singles = [([item], names) for item in items]
+        return [r for res in parallel.imap(extract_chunk, singles, workers=min(2, config.workers()),
+                                           initializer=_init_worker, initargs=(1,), on_crash=_crashed_chunk)
+                for r in res]
+    reason = "the worker process died while decoding it (a crash in a decoder or out of memory)"
+    return [{"row": {"path": key, "status": "error", "reason": reason}, "features": {}} for key, _ in items]
+
+
 # -- main side ----------------------------------------------------------------------------------
 
 def index_files(
@@ -296,7 +310,8 @@ def _run(todo: list[tuple[str, dict]], features: list[str], *, workers: int | No
                                initargs=(1,))
     else:
         tasks = [([(p, (blobs or {}).get(p)) for p, _ in c], features) for c in chunks]
-        results = parallel.imap(extract_chunk, tasks, workers=n, initializer=_init_worker, initargs=(1,))
+        results = parallel.imap(extract_chunk, tasks, workers=n, initializer=_init_worker, initargs=(1,),
+                                on_crash=_crashed_chunk)
     for c, res in zip(chunks, results):
         for (p, _), r in zip(c, res):
             r["row"]["path"] = p  # the key as the caller spelled it

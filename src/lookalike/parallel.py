@@ -14,6 +14,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import sys
 import threading
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, TypeVar
 
@@ -31,19 +34,60 @@ def pool_context():
     return mp.get_context("fork" if safe else "spawn")
 
 
+class WorkerDied(RuntimeError):
+    """A worker process died (killed, out of memory, a crash in native code) while running a task."""
+
+
 def imap(fn: Callable[[T], R], tasks: Iterable[T], *, workers: int, initializer: Callable | None = None,
-         initargs: tuple = ()) -> Iterator[R]:
-    """fn over tasks in order, in `workers` processes (inline, in this process, for one)."""
+         initargs: tuple = (), on_crash: Callable[[T], R] | None = None) -> Iterator[R]:
+    """fn over tasks in order, in `workers` processes (inline, in this process, for one).
+
+    A worker that dies does not hang the run (multiprocessing.Pool waits forever for its task): the
+    tasks in flight then run again one at a time in a fresh process, and a task that kills that one too
+    gets `on_crash(task)` as its result, or raises WorkerDied without `on_crash`. The others go on.
+    """
     if workers <= 1:
         if initializer:
             initializer(*initargs)
         yield from map(fn, tasks)
         return
-    ctx = pool_context()
-    with _main_script_hidden(ctx):
-        pool = ctx.Pool(workers, initializer=initializer, initargs=initargs)
-    with pool:
-        yield from pool.imap(fn, tasks)
+    todo = deque(enumerate(tasks))
+    suspects: deque = deque()  # (i, task) in flight when a worker died: each is tried alone
+    done: dict[int, R] = {}
+    next_out = 0
+    while todo or suspects:
+        alone = bool(suspects)
+        queue = suspects if alone else todo
+        running: dict = {}
+        culprit = None
+        ctx = pool_context()
+        with ProcessPoolExecutor(1 if alone else workers, mp_context=ctx, initializer=initializer,
+                                 initargs=initargs) as pool:
+            try:
+                while queue or running:
+                    while queue and len(running) < (1 if alone else 2 * workers):
+                        i, task = queue.popleft()
+                        with _main_script_hidden(ctx):  # spawned workers start on a submit
+                            running[pool.submit(fn, task)] = (i, task)
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        done[running[f][0]] = f.result()  # raises BrokenProcessPool if its worker died
+                        del running[f]
+                    while next_out in done:
+                        yield done.pop(next_out)
+                        next_out += 1
+            except BrokenProcessPool:
+                if alone:  # this task killed a process of its own: it is the one
+                    (culprit,) = running.values()
+                else:
+                    suspects.extend(sorted(running.values(), key=lambda it: it[0]))
+        if culprit is not None:  # handled once the broken pool is gone (on_crash may start a pool)
+            if on_crash is None:
+                raise WorkerDied("a worker process died (killed, out of memory or crashed) on a task")
+            done[culprit[0]] = on_crash(culprit[1])
+        while next_out in done:
+            yield done.pop(next_out)
+            next_out += 1
 
 
 @contextmanager

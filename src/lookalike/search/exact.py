@@ -146,7 +146,7 @@ def _digests(index, rows: list) -> dict[int, str]:
     chunks = [todo[i : i + 16] for i in range(0, len(todo), 16)]
     workers = min(config.workers(), len(chunks)) if len(todo) >= 48 else 1
     new = []
-    for part in parallel.imap(_file_digests, chunks, workers=workers):
+    for part in parallel.imap(_file_digests, chunks, workers=workers, on_crash=lambda _: []):  # crashed: no digest
         for fid, digest in part:
             out[fid] = digest
             new.append((fid, {DIGEST: (DIGEST_VERSION, bytes.fromhex(digest))}))
