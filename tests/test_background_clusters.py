@@ -77,8 +77,15 @@ def test_unverified_pairs_keep_a_margin():
     lookalike, _, _ = mode.fuse(0.9, 0.95, 0.0, rec, rec, vlad=0.035)  # CNN + colour + a little VLAD, no geometry
     unchecked, _, _ = mode.fuse(0.9, 0.95, None, rec, rec, vlad=0.035)
     raw = 0.5 + 0.3 * 0.1 + 0.2 * 1.0
-    assert lookalike == pytest.approx(raw - mode.unverified_margin) and unchecked == lookalike
+    near = 1 - abs(raw - mode.threshold) / mode.margin_band
+    assert lookalike == pytest.approx(raw - mode.unverified_margin * near) and unchecked == lookalike
     assert lookalike < mode.threshold <= raw and verified == pytest.approx(1.0)
+    # a plain or empty background never matches on CNN and colour alone, however alike they are
+    alike, _, _ = mode.fuse(1.0, 1.0, 0.0, rec, rec, vlad=0.0)
+    assert alike < mode.threshold
+    # far from the threshold nothing changes: the ranking of clear matches stays as it was
+    clear, _, _ = mode.fuse(1.0, 1.0, 0.0, rec, rec, vlad=0.35)
+    assert clear == pytest.approx(1.0)
 
 
 @pytest.fixture(scope="module")
