@@ -28,7 +28,7 @@ import numpy as np
 from lookalike.cluster import graph as G
 from lookalike.cluster.refine import Refined, pair_graph, refine, row_normalised
 
-DEFAULTS = dict(threshold=0.65, link_threshold=0.55, attach_threshold=0.55, attach_links=2, attach_share=0.25)
+DEFAULTS = dict(threshold=0.65, link_threshold=0.6, attach_threshold=0.55, attach_links=2, attach_share=0.25)
 
 
 def cluster_background(edges: G.Edges, *, threshold: float = DEFAULTS["threshold"],

@@ -11,7 +11,7 @@ What is clustered, per `by` (defaults in BY, measured on ../shared/data, see eva
   relation is transitive and a crop shares little CNN similarity with its original.
 - "background": one item per file; edges = the background mode's fused pair scores (masked CNN +
   background keypoints, every pair scored >= 0.3); background.py: core groups (components at 0.65 split
-  by average linkage, link 0.55), then lone photos attached by support (2+ pairs), never one weak pair.
+  by average linkage, link 0.6), then lone photos attached by support (2+ pairs), never one weak pair.
 - "face": one item per detected face (largest first); edges = kNN cosine of the face embeddings
   (k 20, threshold 0.9), refinement with context similarity (floor 0.85, link 0.75).
 
