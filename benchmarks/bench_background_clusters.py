@@ -60,7 +60,8 @@ def main(argv=None) -> None:
             print(f"searched {len(ds.queries)} queries in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
             rankings = {q: [key_of.get(m.path, m.path) for m in r.results] for q, r in zip(ds.queries, res)}
             for name, keys in parts.items():
-                rm = metrics.retrieval_metrics({q: r for q, r in rankings.items() if q in keys}, relevant, ks=(10,))
+                rm = metrics.retrieval_metrics({q: r for q, r in rankings.items() if q in keys},
+                                               {q: r for q, r in relevant.items() if q in keys}, ks=(10,))
                 rows[name]["mAP"] = rm.mean_ap
         ids = idx.catalog.ids_by_path()
         fids = [ids[str(ds.files[k])] for k in ds.images]
