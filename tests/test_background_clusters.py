@@ -52,15 +52,21 @@ def test_many_look_alike_pairs_still_two_places():
 def test_lone_photo_joins_only_with_support():
     a, b, w = two_places()
     n = 12
-    # 12: a second view of place 0 (three middling pairs) joins it; 13: one strong pair only stays alone;
-    # 14: claimed equally by both places stays alone
+    # 12: a second view of place 0 (middling pairs) joins it; 13: one pair above the threshold only stays
+    # alone; 14: claimed equally by both places stays alone
     a += [12, 12, 12, 13, 14, 14, 14, 14]
     b += [0, 1, 2, 0, 0, 1, 6, 7]
-    w += [0.6, 0.62, 0.58, 0.95, 0.7, 0.7, 0.7, 0.7]
+    w += [0.6, 0.62, 0.58, 0.7, 0.7, 0.7, 0.7, 0.7]
     edges = G.make_edges(n + 3, a, b, w)
     labels = cluster_background(edges).labels
     assert labels[12] == labels[0]
     assert np.sum(labels == labels[13]) == 1 and np.sum(labels == labels[14]) == 1
+    # a near-copy outside place 0 (one pair at 0.95 with photo 0) pulls photo 0 out of the core group;
+    # the two come back together, place 1 stays apart
+    a, b, w = two_places()
+    edges = G.make_edges(13, a + [12], b + [0], w + [0.95])
+    labels = cluster_background(edges).labels
+    assert len(set(labels[[0, 1, 2, 3, 4, 5, 12]].tolist())) == 1 and labels[0] != labels[6]
     # attaching never merges groups: two groups of two with many pairs between them stay two
     lab, conf = attach_alone(G.make_edges(4, [0, 0, 1, 1], [2, 3, 2, 3], [0.9] * 4), np.array([0, 0, 1, 1]),
                              threshold=0.55, links=2, share=0.25)

@@ -5,17 +5,18 @@ Evidence: the background mode's fused pair scores (masked CNN, background keypoi
 pairs without verified geometry already carry its margin, search/background.py), every kNN pair scored.
 
 1. *Core groups*: connected components of the pairs >= `threshold`, each split by average linkage on
-   the pair scores averaged with their context similarity (refine.py, `link_threshold`): a group joins
-   another only when the *mean* score between them is high, so one look-alike pair (two rooms furnished
-   alike, neighbouring streets, two landmarks in the same light) does not chain two places.
-2. *Attach*: a photo left alone (a second view of a room, a selfie whose person hides most of the
-   wall) joins the one group it has at least `attach_links` pairs >= `attach_threshold` with, covering
-   at least `attach_share` of that group's members. Attaching never merges two groups, and one pair
-   alone is never enough; a photo that two groups claim equally stays alone.
+   the pair scores (refine.py, `link_threshold`; missing pairs count 0): a group joins another only
+   when the *mean* score between them is high, so one look-alike pair (two rooms furnished alike,
+   neighbouring streets, two landmarks in the same light) does not chain two places. No context
+   similarity here (faces use it): look-alike places share their neighbours, and it merged them.
+2. *Attach*: a photo left alone, or a pair of photos (a second view of a room, a selfie whose person
+   hides most of the wall, a photo pulled out of its group by a near-copy outside it), joins the one
+   larger group it has at least `attach_links` pairs >= `attach_threshold` with, covering at least
+   `attach_share` of that group's members. Attaching never merges two groups of more than
+   `attach_small`, and one pair alone is never enough; what two groups claim equally stays apart.
 
-Measured on ../shared/data/background (BCubed F, `lookalike eval cluster --sets background`): 0.904 before
-(average linkage alone, no margin), core groups alone 0.898, with attach 0.941 (P 0.973, R 0.911); on
-the half of the backgrounds used to choose the parameters 0.951, on the held-out half 0.977.
+Measured on ../shared/data/background (BCubed F, `lookalike eval cluster --sets background`): see the
+README's "Clustering" section (0.904 before, 0.947 now; halves and a look-alike check there).
 
 The module also holds what image clusters share with background clusters: the mode's pair scores as
 edges (`mode_edges`) and the online neighbours from the mode's own search (`add_by_search`).
@@ -26,16 +27,17 @@ from __future__ import annotations
 import numpy as np
 
 from lookalike.cluster import graph as G
-from lookalike.cluster.refine import Refined, pair_graph, refine, row_normalised
+from lookalike.cluster.refine import Refined, pair_graph, refine
 
-DEFAULTS = dict(threshold=0.65, link_threshold=0.6, attach_threshold=0.55, attach_links=2, attach_share=0.25)
+DEFAULTS = dict(threshold=0.65, link_threshold=0.6, attach_threshold=0.6, attach_links=2, attach_share=0.25,
+                attach_small=2)
 
 
 def cluster_background(edges: G.Edges, *, threshold: float = DEFAULTS["threshold"],
                        link_threshold: float = DEFAULTS["link_threshold"],
                        attach_threshold: float = DEFAULTS["attach_threshold"],
                        attach_links: int = DEFAULTS["attach_links"], attach_share: float = DEFAULTS["attach_share"],
-                       refiner: str = "default", gcn_weights=None) -> Refined:
+                       attach_small: int = DEFAULTS["attach_small"], refiner: str = "default", gcn_weights=None) -> Refined:
     """Background clusters from pair-score edges (all pairs scored, also below threshold): core groups,
     then lone photos attached by support (see the module doc). refiner "none": components only."""
     from lookalike.cluster.engine import cluster_edges
@@ -44,48 +46,48 @@ def cluster_background(edges: G.Edges, *, threshold: float = DEFAULTS["threshold
         return cluster_edges(edges, threshold=threshold, refiner=refiner, link_threshold=link_threshold,
                              gcn_weights=gcn_weights)
     first = G.components(edges, threshold)
-    P = pair_graph(edges)
-    core = refine(None, first, link_threshold=link_threshold, context=row_normalised(P), pairs=P)
+    # pair scores alone, no context similarity: look-alike places are each other's nearest neighbours,
+    # so their rows of the pair graph agree and the context average chained them (two Lund streets)
+    core = refine(None, first, link_threshold=link_threshold, pairs=pair_graph(edges))
     labels, confidence = attach_alone(edges, core.labels, core.confidence, threshold=attach_threshold,
-                                      links=attach_links, share=attach_share)
+                                      links=attach_links, share=attach_share, small=attach_small)
     return Refined(G.relabel(labels), confidence)
 
 
 def attach_alone(edges: G.Edges, labels, confidence=None, *, threshold: float, links: int, share: float,
-                 rounds: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """Attach every item alone in its cluster to the one cluster it has enough support in: at least
-    `links` edges >= threshold to its members and at least `share` of them. Ties between clusters leave
-    it alone. Returns (labels, confidence); an attached item's confidence is the share of its new
-    cluster it is linked to (capped at 1), so it is never preferred as a representative."""
-    labels = np.array(labels, np.int64)
-    conf = np.ones(len(labels), np.float32) if confidence is None else np.array(confidence, np.float32)
+                 small: int = DEFAULTS["attach_small"], rounds: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Attach every cluster of at most `small` members to the one larger cluster it has enough support
+    in: at least `links` edges >= threshold to its members and at least `share` of them. Ties between
+    clusters leave it where it is. Returns (labels, confidence); an attached member's confidence is the
+    share of its new cluster it is linked to (capped at 1), so it is never preferred as a representative."""
     from scipy.sparse import csr_matrix
 
+    labels = np.array(labels, np.int64)
+    conf = np.ones(len(labels), np.float32) if confidence is None else np.array(confidence, np.float32)
     strong = edges.above(threshold)
     adj = csr_matrix((np.ones(2 * len(strong), np.int8), (np.concatenate([strong.a, strong.b]),
                                                            np.concatenate([strong.b, strong.a]))),
                      shape=(edges.n, edges.n))
     for _ in range(rounds):
         sizes = np.bincount(labels, minlength=labels.max() + 1 if len(labels) else 0)
-        alone = sizes[labels] == 1
-        moves = {}
-        for i in np.flatnonzero(alone):
-            nbrs = adj.indices[adj.indptr[i]:adj.indptr[i + 1]]
-            if len(nbrs) < links:
+        moves = []
+        for members in G.groups(labels):
+            if len(members) > small:
                 continue
+            nbrs = np.concatenate([adj.indices[adj.indptr[i]:adj.indptr[i + 1]] for i in members])
             groups, counts = np.unique(labels[nbrs], return_counts=True)
-            ok = (counts >= links) & (counts >= share * sizes[groups]) & (sizes[groups] > 1)
+            ok = (counts >= links) & (counts >= share * sizes[groups]) & (sizes[groups] > small)
             if not ok.any():
                 continue
             best = np.sort(counts[ok])[::-1]
             if len(best) > 1 and best[0] == best[1]:
                 continue  # claimed equally by two groups: a look-alike, not a member
             g = groups[ok][np.argmax(counts[ok])]
-            moves[i] = (g, min(1.0, counts[groups == g][0] / sizes[g]))
+            moves.append((members, g, min(1.0, counts[groups == g][0] / (sizes[g] * len(members)))))
         if not moves:
             break
-        for i, (g, c) in moves.items():
-            labels[i], conf[i] = g, c
+        for members, g, c in moves:
+            labels[members], conf[members] = g, c
     return labels, conf
 
 
