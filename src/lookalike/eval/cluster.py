@@ -109,8 +109,8 @@ def _methods(X, *, conf, threshold, cw_threshold, dbscan_threshold, true_k, trut
 
         edges = edges_fn()
         timed("engine", lambda: cluster_background(edges, threshold=threshold).labels)
-        timed("core groups (no attach)", lambda: cluster_edges(edges, threshold=threshold, refiner=conf["refiner"],
-                                                               link_threshold=conf["link_threshold"]).labels)
+        timed("avg linkage + context (old)", lambda: cluster_edges(edges, threshold=threshold, refiner=conf["refiner"],
+                                                                   link_threshold=conf["link_threshold"]).labels)
         timed("first clusters", lambda: cluster_edges(edges, threshold=threshold, refiner="none").labels)
     if edges_fn is not None:
         timed("chinese whispers fused 0.65", lambda: B.chinese_whispers(edges.above(0.65)))
