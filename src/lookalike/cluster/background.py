@@ -16,7 +16,7 @@ pairs without verified geometry already carry its margin, search/background.py),
    `attach_small`, and one pair alone is never enough; what two groups claim equally stays apart.
 
 Measured on ../shared/data/background (BCubed F, `lookalike eval cluster --sets background`): see the
-README's "Clustering" section (0.904 before, 0.947 now; halves and a look-alike check there).
+README's "Clustering" section (0.904 before, 0.945 now; halves and a look-alike check there).
 
 The module also holds what image clusters share with background clusters: the mode's pair scores as
 edges (`mode_edges`) and the online neighbours from the mode's own search (`add_by_search`).
@@ -37,9 +37,11 @@ def cluster_background(edges: G.Edges, *, threshold: float = DEFAULTS["threshold
                        link_threshold: float = DEFAULTS["link_threshold"],
                        attach_threshold: float = DEFAULTS["attach_threshold"],
                        attach_links: int = DEFAULTS["attach_links"], attach_share: float = DEFAULTS["attach_share"],
-                       attach_small: int = DEFAULTS["attach_small"], refiner: str = "default", gcn_weights=None) -> Refined:
+                       attach_small: int = DEFAULTS["attach_small"], refiner: str = "default",
+                       gcn_weights=None) -> Refined:
     """Background clusters from pair-score edges (all pairs scored, also below threshold): core groups,
-    then lone photos attached by support (see the module doc). refiner "none": components only."""
+    then lone photos and pairs attached by support (see the module doc). Another refiner ("none":
+    components only, "gcn") goes through engine.cluster_edges."""
     from lookalike.cluster.engine import cluster_edges
 
     if refiner != "default":

@@ -204,7 +204,8 @@ def _background_halves(edges, keys, truth) -> dict:
     for h in ("A", "B"):
         members = np.array([n for n, k in enumerate(keys) if half_of(truth[k]) == h], np.int64)
         lab = cluster_background(edges.subgraph(members)).labels
-        out[h] = scores({keys[m]: int(lab[i]) for i, m in enumerate(members)}, {keys[m]: truth[keys[m]] for m in members})
+        out[h] = scores({keys[m]: int(lab[i]) for i, m in enumerate(members)},
+                        {keys[m]: truth[keys[m]] for m in members})
     return out
 
 
