@@ -268,7 +268,8 @@ def table(res: dict) -> str:
             a = r["agreement"]
             lines.append(f"online vs batch agreement: pairwise F {a['pair_f']:.3f}, BCubed F {a['bcubed_f']:.3f}")
         for h, s in r.get("halves", {}).items():
-            lines.append(f"engine on half {h} ({'tuning' if h == 'A' else 'held out'}) alone: BCubed P {s['bcubed_p']:.3f} "
+            role = "tuning" if h == "A" else "held out"
+            lines.append(f"engine on half {h} ({role}) alone: BCubed P {s['bcubed_p']:.3f} "
                          f"R {s['bcubed_r']:.3f} F {s['bcubed_f']:.3f}, {s['clusters']} clusters")
     return "\n".join(lines)
 
