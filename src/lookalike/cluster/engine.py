@@ -10,8 +10,8 @@ What is clustered, per `by` (defaults in BY, measured on ../shared/data, see eva
   cluster is a group of copies. threshold 0.8 (the copy threshold). No refinement by default: the copy
   relation is transitive and a crop shares little CNN similarity with its original.
 - "background": one item per file; edges = the background mode's fused pair scores (masked CNN +
-  background keypoints, every pair scored >= 0.3), first clusters at 0.45; refinement on the matrix of
-  fused scores averaged with its context similarity (link 0.6).
+  background keypoints, every pair scored >= 0.3); background.py: core groups (components at 0.65 split
+  by average linkage, link 0.6), then lone photos attached by support (2+ pairs), never one weak pair.
 - "face": one item per detected face (largest first); edges = kNN cosine of the face embeddings
   (k 20, threshold 0.9), refinement with context similarity (floor 0.85, link 0.75).
 
@@ -32,13 +32,14 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.cluster import graph as G
+from lookalike.cluster.background import DEFAULTS as BACKGROUND, add_by_search, cluster_background, mode_edges
 from lookalike.cluster.refine import Refined, context_graph, refine
 
 BY: dict[str, dict] = {
     "image": dict(threshold=0.8, k=10, refiner="none", link_threshold=0.0, floor=None, vectors="cnn", pair_floor=0.8,
                   online_threshold=0.8, online_k=10, min_count=1, merge_count=1),
-    "background": dict(threshold=0.65, k=15, refiner="default", link_threshold=0.6, floor=None, vectors="bg_cnn",
-                       pair_floor=0.3,
+    "background": dict(threshold=BACKGROUND["threshold"], k=15, refiner="default",
+                       link_threshold=BACKGROUND["link_threshold"], floor=None, vectors="bg_cnn", pair_floor=0.3,
                        online_threshold=0.65, online_k=10, min_count=1, merge_count=0),
     "face": dict(threshold=0.9, k=20, refiner="default", link_threshold=0.75, floor=0.85, vectors=None,
                  online_threshold=0.94, online_k=10, min_count=1, merge_count=3),
@@ -186,18 +187,6 @@ def gather(index, by: str, ids=None, *, vectors: bool = True) -> Items:
     return Items(keys, X)
 
 
-def _edges_from_pairs(index, by: str, keys, threshold: float) -> G.Edges:
-    from lookalike.search.modes import get_mode
-
-    pos = {k[0]: n for n, k in enumerate(keys)}
-    mode = get_mode("copy" if by == "image" else "background")
-    a, b, w = [], [], []
-    for p in mode.pairs(index, threshold):
-        if p[0] in pos and p[1] in pos:
-            a.append(pos[p[0]]), b.append(pos[p[1]]), w.append(p[2])
-    return G.make_edges(len(keys), a, b, w)
-
-
 def cluster_index(index, *, by: str = "image", threshold: float | None = None, refiner: str | None = None,
                   gcn_weights: str | Path | None = None, save: bool = True) -> ClusterResult:
     """Cluster every file (or face) of an index; ids stay stable across runs (stored in the catalog).
@@ -220,9 +209,12 @@ def cluster_index(index, *, by: str = "image", threshold: float | None = None, r
     else:
         index.ensure(get_mode("copy" if by == "image" else "background").features)
         items = gather(index, by)
-        edges = _edges_from_pairs(index, by, items.keys, min(t, conf["pair_floor"]))
-        res = cluster_edges(edges, threshold=t, refiner=refiner, link_threshold=conf["link_threshold"],
-                            gcn_weights=gcn_weights)
+        edges = mode_edges(index, by, items.keys, min(t, conf["pair_floor"]))
+        if by == "background":
+            res = cluster_background(edges, threshold=t, refiner=refiner, gcn_weights=gcn_weights)
+        else:
+            res = cluster_edges(edges, threshold=t, refiner=refiner, link_threshold=conf["link_threshold"],
+                                gcn_weights=gcn_weights)
     confidence = member_confidence(res.confidence, items.quality)
     with index.catalog.transaction():
         _schema(index)
@@ -360,8 +352,8 @@ def assign_new(index, file_ids, *, by: str = "image", threshold: float | None = 
         todo = [n for n, key in enumerate(new.keys) if key not in known]
         if not todo:
             return {}
-        # image/background neighbours come from the mode's own search (_add_by_search), not from vectors:
-        # their stored items need only their cluster ids
+        # image/background neighbours come from the mode's own search (add_by_search), not from vectors:
+        # their stored items need only their cluster ids (background.py)
         by_search = by in ("image", "background")
         old = gather(index, by, sorted({f for f, _, _ in stored}), vectors=not by_search)
         label_of = {(f, j): c for f, j, c in stored}
@@ -376,7 +368,7 @@ def assign_new(index, file_ids, *, by: str = "image", threshold: float | None = 
                     next_id=_next_id(index, by))
         n0 = len(oc.labels)
         if by_search:
-            _add_by_search(index, oc, [old.keys[n][0] for n in keep] + [new.keys[n][0] for n in todo], n0,
+            add_by_search(index, oc, [old.keys[n][0] for n in keep] + [new.keys[n][0] for n in todo], n0,
                            mode="copy" if by == "image" else "background")
         else:
             oc.add(new.X[todo])
@@ -397,35 +389,6 @@ def assign_new(index, file_ids, *, by: str = "image", threshold: float | None = 
                        "VALUES (?,?,?,?,?)", (by, new.keys[n][0], new.keys[n][1], int(lab), None))
         _set_next(index, by, oc.next_id)
     return out
-
-
-def _add_by_search(index, oc, file_ids: list[int], n0: int, *, mode: str) -> None:
-    """Online image/background: neighbours are the mode's own search results (copy: hashes + CNN +
-    SIFT verification; background: masked CNN + local verification), on the same scale as batch
-    clustering, not raw vector cosines. Each new file queries with its stored features; copy search also
-    needs the picture itself (the rotated views of the query). Files that cannot be read back, or
-    lack a feature, start their own cluster."""
-    from lookalike.errors import BadInput
-    from lookalike.imageio import load_file
-    from lookalike.search.modes import Query, get_mode, query_features
-
-    m = get_mode(mode)
-    names = query_features(m)
-    item_of = {f: n for n, f in enumerate(file_ids)}
-    values = {name: index.feature_values(file_ids[n0:], name) for name in names}
-    for n in range(n0, len(file_ids)):
-        fid = file_ids[n]
-        row, feats = index.catalog.file_by_id(fid), {name: values[name].get(fid) for name in names}
-        try:
-            if row is None or any(v is None for v in feats.values()):
-                oc.add_scored([])
-                continue
-            rgb = load_file(row.path).rgb if mode == "copy" else None
-        except (BadInput, OSError):
-            oc.add_scored([])
-            continue
-        hits = m.search(index, Query(row.path, row.sha256, row.pixel_digest, feats, rgb, (row.width, row.height)), oc.k + 1, 0.0)
-        oc.add_scored([(item_of[h[0]], h[1]) for h in hits if item_of.get(h[0], n) < n])
 
 
 def online_kinds(index) -> list[str]:

@@ -105,9 +105,12 @@ def _methods(X, *, conf, threshold, cw_threshold, dbscan_threshold, true_k, trut
         if gcn:
             timed("gcn (2-fold cv)", lambda: _gcn_cv(X, truth_labels, threshold, conf))
     else:
+        from lookalike.cluster.background import cluster_background
+
         edges = edges_fn()
-        timed("engine", lambda: cluster_edges(edges, threshold=threshold, refiner=conf["refiner"],
-                                              link_threshold=conf["link_threshold"]).labels)
+        timed("engine", lambda: cluster_background(edges, threshold=threshold).labels)
+        timed("avg linkage + context (old)", lambda: cluster_edges(edges, threshold=threshold, refiner=conf["refiner"],
+                                                                   link_threshold=conf["link_threshold"]).labels)
         timed("first clusters", lambda: cluster_edges(edges, threshold=threshold, refiner="none").labels)
     if edges_fn is not None:
         timed("chinese whispers fused 0.65", lambda: B.chinese_whispers(edges.above(0.65)))
@@ -187,7 +190,23 @@ def evaluate_background(root: Path, *, index_dir=None, workers: int | None = 1) 
     for name, lab in labels.items():
         res["methods"][name] = scores({k: int(lab[n]) for n, k in enumerate(keys)}, truth)
     res["agreement"] = agreement(labels["online"], labels["engine"])
+    res["halves"] = _background_halves(edges_fn(), keys, truth)
     return res
+
+
+def _background_halves(edges, keys, truth) -> dict:
+    """The engine on each half of the backgrounds alone (the risk eval's split by a hash of the
+    background name): A was used to choose the clustering parameters, B is held out."""
+    from lookalike.cluster.background import cluster_background
+    from lookalike.eval.risk import half_of
+
+    out = {}
+    for h in ("A", "B"):
+        members = np.array([n for n, k in enumerate(keys) if half_of(truth[k]) == h], np.int64)
+        lab = cluster_background(edges.subgraph(members)).labels
+        out[h] = scores({keys[m]: int(lab[i]) for i, m in enumerate(members)},
+                        {keys[m]: truth[keys[m]] for m in members})
+    return out
 
 
 def evaluate_near_duplicate(root: Path, *, index_dir=None, workers: int | None = 1) -> dict:
@@ -248,6 +267,10 @@ def table(res: dict) -> str:
         if "agreement" in r:
             a = r["agreement"]
             lines.append(f"online vs batch agreement: pairwise F {a['pair_f']:.3f}, BCubed F {a['bcubed_f']:.3f}")
+        for h, s in r.get("halves", {}).items():
+            role = "tuning" if h == "A" else "held out"
+            lines.append(f"engine on half {h} ({role}) alone: BCubed P {s['bcubed_p']:.3f} "
+                         f"R {s['bcubed_r']:.3f} F {s['bcubed_f']:.3f}, {s['clusters']} clusters")
     return "\n".join(lines)
 
 
