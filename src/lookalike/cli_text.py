@@ -82,7 +82,7 @@ def train_pairs_cmd(pairs: Optional[Path] = typer.Option(None, "--pairs", help="
                                                          "from the index's own photos."),
                     views: int = typer.Option(2, help="Augmented shots made of each photo (self-supervised)."),
                     epochs: Optional[int] = typer.Option(None, help="Training epochs (default 200 self-supervised, "
-                                                         "300 labelled)."),
+                                                         "100 labelled, the best on held-out images kept)."),
                     max_photos: int = typer.Option(2000, help="Photos of the index used at most (self-supervised)."),
                     use: Optional[bool] = typer.Option(None, "--use/--no-use", help="Make `--mode background` "
                                                        "(search, dedup, cluster) use the head in this index, or not "
@@ -100,7 +100,7 @@ def train_pairs_cmd(pairs: Optional[Path] = typer.Option(None, "--pairs", help="
             if pairs is not None:
                 from lookalike.heads.labelled import train_labelled
 
-                path, rep, problems = train_labelled(idx, pairs, epochs=epochs or 300)
+                path, rep, problems = train_labelled(idx, pairs, epochs=epochs or 100)
             else:
                 path, rep = train_pairs(idx, views=views, epochs=epochs or 200, max_photos=max_photos,
                                         progress=b("Making views") if b else None)

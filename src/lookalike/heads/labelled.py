@@ -5,8 +5,10 @@ The seeds' other training source: pairs of photos marked same background (1) or 
 (wrong column count, `same` not 0/1, missing file) are reported one line each and skipped. The images are
 indexed with the background features; the head (the same g(x) = L2n(x + MLP(x)) as the self-supervised one)
 is trained with binary cross-entropy on P(same) = sigmoid(a cos + b), a and b learned with it. A fifth of
-the pairs is held out first to report the held-out ROC AUC of the head against the raw descriptor; the
-head is then refit on every pair.
+the images is held out first: the head is trained on the pairs among the others and the epoch with the best
+ROC AUC on the pairs among the held-out images is kept (0: the identity, when training only overfits; it
+did with a fixed 300 epochs: DEV half-set mAP 0.856 -> 0.651), reported against the raw descriptor; the head
+is then refit on every pair for that many epochs.
 """
 
 from __future__ import annotations
@@ -62,9 +64,11 @@ def _auc(scores: np.ndarray, y: np.ndarray) -> float | None:
     return round(float(roc_auc_score(y, scores)), 4) if 0 < y.sum() < len(y) else None
 
 
-def fit(X: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, *, hidden: int = 256, epochs: int = 300,
-        lr: float = 1e-3, weight_decay: float = 1e-3, seed: int = 0) -> PairHead:
-    """Siamese head on descriptors X (n, d) from pairs (a[i], b[i]) labelled y[i] in {0, 1}."""
+def fit(X: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, *, hidden: int = 64, epochs: int = 100,
+        lr: float = 1e-3, weight_decay: float = 1e-2, seed: int = 0, val=None, every: int = 10) -> PairHead:
+    """Siamese head on descriptors X (n, d) from pairs (a[i], b[i]) labelled y[i] in {0, 1}.
+    val: (a, b, y) pairs to score every `every` epochs: the head of the best epoch is returned, its
+    report saying which (epoch 0: the untrained identity)."""
     import torch
 
     torch.manual_seed(seed)
@@ -77,20 +81,48 @@ def fit(X: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, *, hidden: i
     opt = torch.optim.AdamW(P.values(), lr=lr, weight_decay=weight_decay)
     pos = float(y.mean())
     weight = torch.where(yt > 0, 0.5 / max(pos, 1e-3), 0.5 / max(1 - pos, 1e-3))  # balanced classes
-    for _ in range(epochs):
+    best = (-1.0, 0, None)
+    for epoch in range(epochs + 1):
         z = torch.nn.functional.normalize(Xt + torch.relu(Xt @ P["w1"] + P["b1"]) @ P["w2"], dim=1)
+        if val is not None and (epoch % every == 0 or epoch == epochs):
+            zn = z.detach().numpy()
+            auc = _auc((zn[val[0]] * zn[val[1]]).sum(1), val[2]) or 0.0
+            if auc > best[0]:
+                best = (auc, epoch, {k: v.detach().numpy().copy() for k, v in P.items()})
+        if epoch == epochs:
+            break
         logit = P["a"] * (z[at] * z[bt]).sum(1) + P["b"]
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, yt, weight=weight)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    head = PairHead({k: v.detach().numpy().astype(np.float32) for k, v in P.items()})
+    params = best[2] if best[2] is not None else {k: v.detach().numpy() for k, v in P.items()}
+    head = PairHead({k: np.asarray(v, np.float32) for k, v in params.items()})
     head.params.update(calibration(X, head.embed(X)))
-    head.report = {"final_loss": round(loss.item(), 4)}
+    head.report = {"final_loss": round(loss.item(), 4) if epochs else None}
+    if val is not None:
+        head.report.update({"best_epoch": best[1], "val_auc": best[0]})
     return head
 
 
-def train_labelled(index, pairs_csv: str | Path, *, epochs: int = 300, seed: int = 0,
+def fit_held_out(X: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, *, epochs: int = 100,
+                 holdout: float = 0.2, seed: int = 0) -> tuple[PairHead, dict]:
+    """Choose the epoch on the pairs among a held-out fifth of the images, then refit on every pair."""
+    n = len(X)
+    out = np.random.default_rng(seed).random(n) < holdout
+    tr, va = ~out[a] & ~out[b], out[a] & out[b]
+    held: dict = {}
+    best = epochs
+    if va.sum() >= 4 and 0 < y[va].sum() < va.sum() and 0 < y[tr].sum() < tr.sum():
+        h = fit(X, a[tr], b[tr], y[tr], epochs=epochs, seed=seed, val=(a[va], b[va], y[va]))
+        best = h.report["best_epoch"]
+        held = {"images": int(out.sum()), "pairs": int(va.sum()), "best_epoch": best, "auc_head": h.report["val_auc"],
+                "auc_raw": _auc((X[a[va]] * X[b[va]]).sum(1), y[va])}
+    head = fit(X, a, b, y, epochs=best, seed=seed)
+    return head, held
+
+
+def train_labelled(index, pairs_csv: str | Path, *, epochs: int = 100, seed: int = 0,
                    progress=None) -> tuple[Path, dict, list[str]]:
     """Index the pairs' images, train the head on every usable pair, save it in the index.
     Returns (head file, report, problems)."""
@@ -118,15 +150,7 @@ def train_labelled(index, pairs_csv: str | Path, *, epochs: int = 300, seed: int
     A = np.array([k[0] for k in keep], np.int64)
     B = np.array([k[1] for k in keep], np.int64)
     t0 = time.perf_counter()
-    held = {}
-    test = np.random.default_rng(seed).permutation(len(keep))[: len(keep) // 5]
-    train_rows = np.setdiff1d(np.arange(len(keep)), test)
-    if len(test) >= 4 and 0 < y[test].sum() < len(test) and 0 < y[train_rows].sum() < len(train_rows):
-        h = fit(X, A[train_rows], B[train_rows], y[train_rows], epochs=epochs, seed=seed)
-        Z = h.embed(X)
-        held = {"pairs": int(len(test)), "auc_head": _auc((Z[A[test]] * Z[B[test]]).sum(1), y[test]),
-                "auc_raw": _auc((X[A[test]] * X[B[test]]).sum(1), y[test])}
-    head = fit(X, A, B, y, epochs=epochs, seed=seed)
+    head, held = fit_held_out(X, A, B, y, epochs=epochs, seed=seed)
     head.report.update({"source": "labelled pairs", "pairs": len(keep), "same": int(y.sum()), "images": len(X),
                         "epochs": epochs, "held_out": held, "train_seconds": round(time.perf_counter() - t0, 1),
                         "skipped_rows": len(problems)})
