@@ -56,7 +56,7 @@ def test_labelled_pairs_training_skips_bad_rows(subset, tmp_path):
     pairs = tmp_path / "pairs.csv"
     with open(pairs, "w", newline="") as f:
         csv.writer(f).writerows(rows)
-    r = cli("train", "pairs", "--pairs", pairs, "--epochs", 150, "--index", where)
+    r = cli("train", "pairs", "--pairs", pairs, "--epochs", 60, "--index", where)
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout + r.stderr
     assert out.count("skipped") == 3 and "line " in out and "gone.jpg" in out and "Traceback" not in out
@@ -81,7 +81,7 @@ def test_self_supervised_head_used_by_background_mode(subset, monkeypatch):
     paths, positives = _truth(ds, images)
     mode = get_mode("background")
     with Index.open(where) as idx:
-        _, report = train_pairs(idx, views=1, epochs=100)
+        _, report = train_pairs(idx, views=1, epochs=60)
         assert report["items"] == 2 * len(images)
         assert head_for_search(idx) is None  # off until the index says so
         idx.catalog.set_meta(SETTING, "on")

@@ -86,7 +86,9 @@ def train_pairs_cmd(pairs: Optional[Path] = typer.Option(None, "--pairs", help="
                     max_photos: int = typer.Option(2000, help="Photos of the index used at most (self-supervised)."),
                     use: Optional[bool] = typer.Option(None, "--use/--no-use", help="Make `--mode background` "
                                                        "(search, dedup, cluster) use the head in this index, or not "
-                                                       "(default: unchanged; off in a new index)."),
+                                                       "(default: on after self-supervised training, which beat the "
+                                                       "untrained pipeline on the DEV set; unchanged after --pairs, "
+                                                       "which did not)."),
                     index: Optional[Path] = IndexOpt):
     """Background pair head (Siamese, on the masked background descriptor): self-supervised from the index's
     own photos (other crops, light and pasted people = same background; other photos = other background), or
@@ -104,6 +106,8 @@ def train_pairs_cmd(pairs: Optional[Path] = typer.Option(None, "--pairs", help="
             else:
                 path, rep = train_pairs(idx, views=views, epochs=epochs or 200, max_photos=max_photos,
                                         progress=b("Making views") if b else None)
+            if use is None and pairs is None:
+                use = True
             if use is not None:
                 idx.catalog.set_meta(SETTING, "on" if use else "off")
             setting = idx.catalog.get_meta(SETTING) or "off"

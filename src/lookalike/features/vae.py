@@ -144,7 +144,8 @@ def fit(X: np.ndarray, *, epochs: int = 60, batch: int = 32, lr: float = 2e-3, b
 
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    enc = nn.ModuleDict({f"conv{n}": nn.Conv2d(CHANNELS[n], CHANNELS[n + 1], 3, 2, 1) for n in range(len(CHANNELS) - 1)})
+    enc = nn.ModuleDict({f"conv{n}": nn.Conv2d(CHANNELS[n], CHANNELS[n + 1], 3, 2, 1)
+                         for n in range(len(CHANNELS) - 1)})
     flat = CHANNELS[-1] * (SIDE // 16) ** 2
     enc["mu"], enc["logvar"] = nn.Linear(flat, LATENT), nn.Linear(flat, LATENT)
     dec = nn.Sequential(nn.Linear(LATENT, flat), nn.Unflatten(1, (CHANNELS[-1], SIDE // 16, SIDE // 16)),
@@ -178,7 +179,8 @@ def fit(X: np.ndarray, *, epochs: int = 60, batch: int = 32, lr: float = 2e-3, b
             total += loss.item() * len(x)
         if epoch % 10 == 9 or epoch == epochs - 1:
             history.append({"epoch": epoch + 1, "loss": round(total / len(data), 2)})
-    params = {k: v.detach().numpy().astype(np.float32) for k, v in enc.state_dict().items() if not k.startswith("logvar")}
+    params = {k: v.detach().numpy().astype(np.float32) for k, v in enc.state_dict().items()
+              if not k.startswith("logvar")}
     return params, {"images": int(len(X)), "epochs": epochs, "history": history,
                     "train_seconds": round(time.perf_counter() - t0, 1)}
 

@@ -235,14 +235,14 @@ def train_pairs(index, *, views: int = 2, epochs: int = 200, max_photos: int = 2
 
 # -- use in search -------------------------------------------------------------------------------
 
-SETTING = "background_pair_head"  # catalog setting: "on" / "off" (written by `train pairs --use/--no-use`)
+SETTING = "background_pair_head"  # catalog setting: "on" / "off" (written by `train pairs [--use|--no-use]`)
 _LOADED: dict[str, tuple[float, PairHead]] = {}
 
 
 def head_for_search(index, choice: str = "index") -> PairHead | None:
     """The index's pair head if background search should use it, else None.
 
-    choice: "on" / "off", or "index": the index's setting (off unless `train pairs --use` turned it on).
+    choice: "on" / "off", or "index": the index's setting (`train pairs` turns it on, `--no-use` off; none: off).
     The environment variable LOOKALIKE_PAIR_HEAD=on|off overrides both (one run of search/dedup/cluster)."""
     import os
 

@@ -61,8 +61,8 @@ class BackgroundMode(Mode):
     max_person: float = 0.6  # person share of the frame above which a photo is not comparable
     min_scene: float = 0.3  # scene score below which the background is "plain"
     weak_cap: float = 0.45  # score cap for weak evidence (below the threshold)
-    # trained pair head for the global component: "index" (the index's setting, off unless `train pairs --use`),
-    # "on" or "off"; env LOOKALIKE_PAIR_HEAD overrides. DEV figures with and without: README "Background pair head".
+    # trained pair head for the global component: "index" (the index's setting: on after `train pairs`, off
+    # with --no-use), "on" or "off"; env LOOKALIKE_PAIR_HEAD overrides. DEV figures: README "Background pair head".
     pair_head: str = "index"
 
     # -- components -------------------------------------------------------------------------------
@@ -249,7 +249,8 @@ class BackgroundMode(Mode):
             vs = float(np.dot(vl[a], vl[b])) if a in vl and b in vl else None
             hc = float(head.raw_scale(float(np.dot(emb[a], emb[b])))) if a in emb and b in emb else None
             # verification can only lift local to 1: skip pairs that could not reach the threshold with it
-            best = wg * _ramp(cos if hc is None else hc, self.cos_floor, self.cos_full) + wc * _ramp(col, self.color_floor, self.color_full) + wl
+            best = (wg * _ramp(cos if hc is None else hc, self.cos_floor, self.cos_full)
+                    + wc * _ramp(col, self.color_floor, self.color_full) + wl)
             loc = None
             if best >= threshold and a in local and b in local:
                 loc = self._verified_score(verify(local[a], local[b], mirror=False))
