@@ -66,8 +66,7 @@ def test_labelled_pairs_training_skips_bad_rows(subset, tmp_path):
 
     head = PairHead.load(where / "background-pairs.npz")
     held = head.report["held_out"]
-    print("labelled head report", head.report)
-    # measured: held-out ROC AUC 1.0 for the head and the raw descriptor on this easy subset
+    # measured: 666 pairs of 37 images, held-out ROC AUC 1.0 for the raw descriptor already, so epoch 0 (identity) kept
     assert head.report["pairs"] == len(rows) - 4 and held["auc_head"] >= 0.9
     r = cli("train", "pairs", "--pairs", tmp_path / "none.csv", "--index", where)
     assert r.returncode == 2 and "cannot read" in r.stderr + r.stdout and "Traceback" not in r.stderr + r.stdout
@@ -102,9 +101,7 @@ def test_self_supervised_head_used_by_background_mode(subset, monkeypatch):
         predicted = {tuple(sorted((paths[ids[a]], paths[ids[b]]))) for a, b, *_ in pairs}
         hard = {tuple(sorted(p)) for p in ds.hard_negative_pairs()}
         tp = len(predicted & positives)
-        print(f"pairs with the head: precision {tp / max(1, len(predicted)):.3f} recall {tp / len(positives):.3f} "
-              f"same-person {len(predicted & hard)}")
-        # measured with the head: precision 1.0, recall 0.8, no same-person pair
+        # measured with the head: precision 1.000, recall 0.865, no same-person pair
         assert tp / max(1, len(predicted)) >= 0.95 and tp / len(positives) >= 0.6 and not predicted & hard
         idx.catalog.set_meta(SETTING, "off")
         found = idx.search([str(ds.files[images[0]])], mode="background", k=5)[0].results
