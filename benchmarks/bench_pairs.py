@@ -7,6 +7,12 @@ pair head from the index's own photos WITHOUT the set's labels, then scores leav
 set's `background` labels: mAP of the masked CNN descriptor (bg_cnn) raw vs through the head, and the share of
 same-person / other-background pairs whose P(same) is above 0.5 vs the share of true pairs.
 Prints a table.
+
+    python benchmarks/bench_pairs.py --labelled [--index DIR]
+
+The labelled-pair source instead (`train pairs --pairs`): the head is trained on every pair of the photos of
+half of the backgrounds (alternating by name, labels = same background) and scored on the other half, and
+the other way round: leave-one-out mAP among the held-out half's photos, raw vs through the head.
 """
 
 from __future__ import annotations
@@ -33,8 +39,11 @@ def main() -> None:
     ap.add_argument("--views", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=200)
     ap.add_argument("--spare", type=float, default=0.9, help="quantile of raw cosine above which others are not negatives")
+    ap.add_argument("--labelled", action="store_true", help="measure training from labelled pairs instead")
     args = ap.parse_args()
     ds = datasets.read_background(DATA / "background")
+    if args.labelled:
+        return labelled(ds, args.index)
     with tempfile.TemporaryDirectory() as tmp, Index.open(args.index or tmp) as idx:
         t0 = time.perf_counter()
         idx.add([str(ds.files[k]) for k in ds.images], features=list(BACKGROUND_FEATURES), defaults=False)
@@ -72,6 +81,33 @@ def main() -> None:
     for name, m in rows:
         print(f"{name:34s} {m:6.3f}")
     print(f"P(same) > 0.5: true pairs {share(pos):.3f}, same-person/other-background pairs {share(neg):.3f}")
+
+
+def labelled(ds, where) -> None:
+    from lookalike.heads.labelled import fit_held_out
+
+    with tempfile.TemporaryDirectory() as tmp, Index.open(where or tmp) as idx:
+        idx.add([str(ds.files[k]) for k in ds.images], features=list(BACKGROUND_FEATURES), defaults=False)
+        by_path = idx.catalog.ids_by_path()
+        ids = [by_path[str(ds.files[k])] for k in ds.images]
+        vals = idx.feature_values(ids, "bg_cnn")
+    X = np.stack([vals[i] for i in ids]).astype(np.float32)
+    groups = [ds.group[k] for k in ds.images]
+    half = {g: n % 2 for n, g in enumerate(sorted(set(groups)))}
+    print(f"{'trained on':12s} {'tested on':10s} {'pairs':>6s} {'raw mAP':>8s} {'head mAP':>9s} {'seconds':>8s}  "
+          "epoch chosen on held-out images of the training half (val AUC head / raw)")
+    for h in (0, 1):
+        tr = np.array([n for n, g in enumerate(groups) if half[g] == h])
+        te = np.array([n for n, g in enumerate(groups) if half[g] != h])
+        a, b = np.triu_indices(len(tr), 1)
+        y = np.array([groups[tr[i]] == groups[tr[j]] for i, j in zip(a, b)], np.int64)
+        t0 = time.perf_counter()
+        head, held = fit_held_out(X[tr], a, b, y)
+        secs = time.perf_counter() - t0
+        g_te = [groups[n] for n in te]
+        print(f"half {'AB'[h]:7s} half {'AB'[1 - h]:5s} {len(y):6d} {leave_one_out_map(X[te], g_te):8.3f} "
+              f"{leave_one_out_map(head.embed(X[te]), g_te):9.3f} {secs:8.1f}  "
+              f"{held.get('best_epoch')} ({held.get('auc_head')} / {held.get('auc_raw')})")
 
 
 if __name__ == "__main__":

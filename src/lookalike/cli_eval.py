@@ -82,13 +82,18 @@ def retrieval_cmd(data: Path = DataOpt,
 
 @eval_app.command("background")
 def background_cmd(data: Path = DataOpt, index: Optional[Path] = IndexOpt, workers: Optional[int] = WorkersOpt,
-                   fmt: Fmt = typer.Option(Fmt.table, "--format", help="table | csv | json.")):
+                   fmt: Fmt = typer.Option(Fmt.table, "--format", help="table | csv | json."),
+                   pair_head: str = typer.Option("index", help="Trained pair head (`train pairs`) in the global "
+                                                 "component: on | off | index (the index's setting)."),
+                   similar: bool = typer.Option(True, help="Also measure whole-image `similar` mode (baseline).")):
     """Same-background retrieval on a background-format set: mAP, recall@k, P/R at the default threshold,
     same-person/other-background false matches, person-mask IoU, side by side with `similar`."""
     from lookalike.eval.background import evaluate_background, table
 
     try:
-        result = evaluate_background(data, index, workers=workers)
+        if pair_head not in ("on", "off", "index"):
+            raise ValueError(f"--pair-head {pair_head!r}: choose on, off or index")
+        result = evaluate_background(data, index, workers=workers, pair_head=pair_head, similar=similar)
     except (ValueError, FileNotFoundError, LookalikeError) as e:
         console.print(f"[red]error:[/] {escape(str(e))}")
         raise typer.Exit(2)

@@ -68,6 +68,7 @@ def _load_builtin() -> None:
     import lookalike.features.faces  # noqa: F401  (every face: box, quality, 128-d embedding)
     import lookalike.features.walltext  # noqa: F401  (OCR of the background: "walltext", rapidocr loaded lazily)
     import lookalike.features.classes  # noqa: F401  (ImageNet logits, Lite2 descriptor: text search)
+    import lookalike.features.vae  # noqa: F401  (bg_vae: the index's own background auto-encoder)
 
 
 def names() -> list[str]:

@@ -46,6 +46,11 @@ class PairHead:
         """P(same background) from the cosine of two embedded descriptors."""
         return 1 / (1 + np.exp(-(self.params["a"] * np.asarray(cos) + self.params["b"])))
 
+    def raw_scale(self, cos: np.ndarray | float) -> np.ndarray:
+        """A head cosine as the raw `bg_cnn` cosine of the same rank among the training pairs, so the background
+        mode's global ramp (calibrated on raw cosines) applies unchanged: the head reorders, the scale stays."""
+        return np.interp(cos, self.params["cal_head"], self.params["cal_raw"])
+
     def save(self, path) -> None:
         np.savez(path, report=np.array(json.dumps(self.report)), **self.params)
 
@@ -158,7 +163,7 @@ def train(X: np.ndarray, owner: np.ndarray, *, hidden: int = 256, epochs: int = 
     import torch
 
     torch.manual_seed(seed)
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    torch.set_num_threads(1)  # tiny matrices: a second thread only spins (3.5x the CPU on the shared machine)
     Xt = torch.from_numpy(X)
     d = X.shape[1]
     P = {"w1": torch.nn.Parameter(torch.randn(d, hidden) / np.sqrt(d)), "b1": torch.nn.Parameter(torch.zeros(hidden)),
@@ -193,10 +198,21 @@ def train(X: np.ndarray, owner: np.ndarray, *, hidden: int = 256, epochs: int = 
 
     lr_ = LogisticRegression(class_weight="balanced").fit(c[:, None], y)
     head.params["a"], head.params["b"] = np.float32(lr_.coef_[0, 0]), np.float32(lr_.intercept_[0])
+    head.params.update(calibration(X, Z))
     head.report = {"items": int(len(X)), "photos": int(owner.max() + 1), "epochs": epochs,
                    "final_loss": history[-1]["loss"], "train_seconds": round(time.perf_counter() - t0, 1),
                    "history": history}
     return head
+
+
+def calibration(X: np.ndarray, Z: np.ndarray) -> dict[str, np.ndarray]:
+    """Quantile knots matching head cosines to raw cosines over all pairs of the training items (no labels):
+    dense at the top, where decisions are made."""
+    iu = np.triu_indices(len(X), 1)
+    levels = np.unique(np.concatenate([np.linspace(0, 0.99, 100), 1 - np.logspace(-2, -5, 40), [1.0]]))
+    raw = np.quantile((X @ X.T)[iu], levels).astype(np.float32)
+    head = np.quantile((Z @ Z.T)[iu], levels).astype(np.float32)
+    return {"cal_head": np.maximum.accumulate(head), "cal_raw": np.maximum.accumulate(raw)}
 
 
 def train_pairs(index, *, views: int = 2, epochs: int = 200, max_photos: int = 2000, seed: int = 0,
@@ -215,3 +231,35 @@ def train_pairs(index, *, views: int = 2, epochs: int = 200, max_photos: int = 2
     out = Path(index.dir) / HEAD_FILE
     head.save(out)
     return out, head.report
+
+
+# -- use in search -------------------------------------------------------------------------------
+
+SETTING = "background_pair_head"  # catalog setting: "on" / "off" (written by `train pairs [--use|--no-use]`)
+_LOADED: dict[str, tuple[float, PairHead]] = {}
+
+
+def head_for_search(index, choice: str = "index") -> PairHead | None:
+    """The index's pair head if background search should use it, else None.
+
+    choice: "on" / "off", or "index": the index's setting (`train pairs` turns it on, `--no-use` off; none: off).
+    The environment variable LOOKALIKE_PAIR_HEAD=on|off overrides both (one run of search/dedup/cluster)."""
+    import os
+
+    choice = os.environ.get("LOOKALIKE_PAIR_HEAD", "").strip().lower() or choice
+    if choice == "index":
+        choice = index.catalog.get_meta(SETTING) or "off"
+    if choice != "on":
+        return None
+    path = Path(index.dir) / HEAD_FILE
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return None  # "on" without a trained head: the untrained pipeline
+    hit = _LOADED.get(str(path))
+    if hit is None or hit[0] != mtime:
+        head = PairHead.load(path)
+        if "cal_head" not in head.params:
+            return None  # trained before calibration was stored: retrain to use it
+        hit = _LOADED[str(path)] = (mtime, head)
+    return hit[1]

@@ -9,6 +9,9 @@ CNN vector index; each is scored by a weighted fusion of three components in [0,
           candidate), raised by geometric verification (RANSAC inliers, top `rerank` candidates only);
 - colour: Bhattacharyya coefficient of the gray-world-balanced background LAB histograms, rescaled.
 
+With a trained pair head (`lookalike train pairs`, heads/pairs.py) switched on, the global component ramps
+the head's cosine instead, mapped onto the raw cosine scale by rank (calibrated on the training pairs, no labels).
+
 Photos where the person hides most of the frame, or whose background is plain, give weak evidence:
 their scores are capped and the reason is given in the details.
 """
@@ -64,6 +67,9 @@ class BackgroundMode(Mode):
     # fp 6 -> 1, tp 650 -> 641; CNN + colour alone (<= 0.7) can no longer reach the threshold.
     unverified_margin: float = 0.05
     margin_band: float = 0.1
+    # trained pair head for the global component: "index" (the index's setting: on after `train pairs`, off
+    # with --no-use), "on" or "off"; env LOOKALIKE_PAIR_HEAD overrides. DEV figures: README "Background pair head".
+    pair_head: str = "index"
 
     # -- components -------------------------------------------------------------------------------
 
@@ -72,10 +78,11 @@ class BackgroundMode(Mode):
         return max(min(v.inliers, self.inliers_full) / self.inliers_full if v.inliers >= 8 else 0.0, v.score)
 
     def fuse(self, cos: float, col: float, local: float | None, ma: B.MaskRecord, mb: B.MaskRecord, *,
-             vlad: float | None = None) -> tuple[float, str, dict]:
+             vlad: float | None = None, head: float | None = None) -> tuple[float, str, dict]:
         """Fused score, method and details of one pair from its raw components: CNN cosine `cos`, colour
-        coefficient `col`, verified local score `local` (None: not verified) and VLAD similarity `vlad`."""
-        g = _ramp(cos, self.cos_floor, self.cos_full)
+        coefficient `col`, verified local score `local` (None: not verified), VLAD similarity `vlad` and the
+        pair head's cosine on the raw scale `head` (None: no head; the global component then ramps `cos`)."""
+        g = _ramp(cos if head is None else head, self.cos_floor, self.cos_full)
         c = _ramp(col, self.color_floor, self.color_full)
         v = None if vlad is None else _ramp(vlad, self.vlad_floor, self.vlad_full)
         loc = max(local or 0.0, v or 0.0)
@@ -83,6 +90,8 @@ class BackgroundMode(Mode):
         score = wg * g + wl * loc + wc * c
         det = {"global": round(g, 4), "local": round(loc, 4), "colour": round(c, 4), "cosine": round(cos, 4),
                "vlad": None if vlad is None else round(vlad, 4), "verified": None if local is None else round(local, 4)}
+        if head is not None:
+            det["head"] = round(head, 4)
         reasons = []
         person = max(ma.person_share, mb.person_share)
         if person > self.max_person:
@@ -142,7 +151,19 @@ class BackgroundMode(Mode):
     def _query_values(self, q: Query) -> dict:
         return {n: (registry.get(n).decode(v) if isinstance(v, (bytes, bytearray)) else v) for n, v in q.features.items()}
 
-    def _score_candidates(self, index, qv: dict, qcnn: np.ndarray, qvlad, cb, k: int, verified: dict) -> dict:
+    def _head_cosines(self, index, head, q: np.ndarray, ids: list[int]) -> dict[int, float]:
+        """The pair head's cosine of the query vector with each of `ids`, on the raw cosine scale."""
+        if head is None or not ids:
+            return {}
+        vals = index.feature_values(ids, "bg_cnn")
+        have = [i for i in ids if i in vals]
+        if not have:
+            return {}
+        cos = head.embed(np.stack([vals[i] for i in have])) @ head.embed(q[None])[0]
+        return dict(zip(have, map(float, head.raw_scale(cos))))
+
+    def _score_candidates(self, index, qv: dict, qcnn: np.ndarray, qvlad, cb, k: int, verified: dict,
+                          head=None) -> dict:
         """Candidates of one (possibly expanded) query vector, each scored: {id: (score, method, details)}.
         `verified` memoises the geometric checks of the query's own keypoints across passes."""
         from lookalike.search.verify import verify_many
@@ -150,6 +171,7 @@ class BackgroundMode(Mode):
         sims, ids = index.vectors("bg_cnn").search(qcnn[None], max(k, self.candidates))
         hits = [(int(i), float(s)) for s, i in zip(sims[0], ids[0]) if i >= 0]
         cand = [i for i, _ in hits]
+        hcos = self._head_cosines(index, head, qcnn, cand)
         masks = index.feature_values(cand, "bg_mask")
         colors = index.feature_values(cand, "bg_color")
         near = cand[: self.candidates]
@@ -167,7 +189,7 @@ class BackgroundMode(Mode):
             v = verified.get(i) if rank < self.rerank else None
             loc = None if v is None else self._verified_score(v)
             vs = float(np.dot(qvlad, vl[i])) if qvlad is not None and i in vl else None
-            score, method, det = self.fuse(cos, col, loc, qv["bg_mask"], masks[i], vlad=vs)
+            score, method, det = self.fuse(cos, col, loc, qv["bg_mask"], masks[i], vlad=vs, head=hcos.get(i))
             if v is not None:
                 det["inliers"] = v.inliers
             out[i] = (score, method, det)
@@ -179,7 +201,10 @@ class BackgroundMode(Mode):
         cb = self.codebook(index)
         qvlad = None if cb is None else B.vlad(qv["bg_local"].desc, cb)
         verified: dict = {}
-        first = self._score_candidates(index, qv, qcnn, qvlad, cb, k, verified)
+        from lookalike.heads.pairs import head_for_search
+
+        head = head_for_search(index, self.pair_head)
+        first = self._score_candidates(index, qv, qcnn, qvlad, cb, k, verified, head)
         # query expansion: the query's surest matches show more of its background (other angles, parts
         # the person hid); their descriptors are added to the query's and the search is run again
         best = sorted(first.items(), key=lambda h: -h[1][0])
@@ -195,7 +220,7 @@ class BackgroundMode(Mode):
                 vl = self._vlads(index, cb, ids)
                 evlad = qvlad + sum(sc * vl[i] for i, sc in nb if i in vl)
                 evlad = evlad / max(float(np.linalg.norm(evlad)), 1e-12)
-            for i, (sc, method, det) in self._score_candidates(index, qv, ecnn, evlad, cb, k, verified).items():
+            for i, (sc, method, det) in self._score_candidates(index, qv, ecnn, evlad, cb, k, verified, head).items():
                 if i not in final or sc > final[i][0]:  # a candidate keeps the better of its two scores
                     final[i] = (sc, method, {**det, "expanded_by": len(nb)})
         return sorted(((i, sc, m, d) for i, (sc, m, d) in final.items()), key=lambda h: -h[1])
@@ -215,6 +240,14 @@ class BackgroundMode(Mode):
         colors = index.feature_values(ids, "bg_color")
         local = index.feature_values(ids, "bg_local")
         vl = self._vlads(index, self.codebook(index), ids, local)
+        from lookalike.heads.pairs import head_for_search
+
+        head = head_for_search(index, self.pair_head)
+        emb = {}
+        if head is not None:
+            vals = index.feature_values(ids, "bg_cnn")
+            have = [i for i in ids if i in vals]
+            emb = dict(zip(have, head.embed(np.stack([vals[i] for i in have])))) if have else {}
         wg, wl, wc = self.weights
         out = []
         for (a, b), cos in cands.items():
@@ -222,12 +255,14 @@ class BackgroundMode(Mode):
                 continue
             col = float(np.dot(colors[a], colors[b]))
             vs = float(np.dot(vl[a], vl[b])) if a in vl and b in vl else None
+            hc = float(head.raw_scale(float(np.dot(emb[a], emb[b])))) if a in emb and b in emb else None
             # verification can only lift local to 1: skip pairs that could not reach the threshold with it
-            best = wg * _ramp(cos, self.cos_floor, self.cos_full) + wc * _ramp(col, self.color_floor, self.color_full) + wl
+            best = (wg * _ramp(cos if hc is None else hc, self.cos_floor, self.cos_full)
+                    + wc * _ramp(col, self.color_floor, self.color_full) + wl)
             loc = None
             if best >= threshold and a in local and b in local:
                 loc = self._verified_score(verify(local[a], local[b], mirror=False))
-            score, method, det = self.fuse(cos, col, loc, masks[a], masks[b], vlad=vs)
+            score, method, det = self.fuse(cos, col, loc, masks[a], masks[b], vlad=vs, head=hc)
             if score >= threshold:
                 out.append((a, b, score, method, det))
         return sorted(out, key=lambda h: (-h[2], h[0], h[1]))
