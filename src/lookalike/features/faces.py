@@ -2,8 +2,10 @@
 
 Detection: MediaPipe BlazeFace full range (finds small faces too, as in group photos), falling back to
 BlazeFace short range and then dlib's HOG detector only when it finds nothing (close-up crops where the
-face fills the frame). On the evaluation sets the fallbacks find the faces full range misses, while
-running HOG on every image (20-75 ms) adds nothing measurable.
+face fills the frame). Every BlazeFace detection must pass a face-ness check (`faceness`: a second
+detector on the crop, two landmark models agreeing, the score) that keeps animals and objects out;
+when none of full range's pass, short range is tried. On the evaluation sets the fallbacks find the
+faces full range misses, while running HOG on every image (20-75 ms) adds nothing measurable.
 
 Embedding: dlib's 5-point landmarks align the face, dlib's ResNet maps it to 128-d; the same person is
 usually below 0.6 euclidean distance (dlib's threshold). BlazeFace boxes are mapped onto the box shape
@@ -37,9 +39,10 @@ SAME_PERSON = 0.925  # cosine similarity of L2-normalised embeddings above which
 MAX_FACES = 20  # largest faces embedded per image: crowds in the background cost time and add nothing
 WELL_ALIGNED = 0.99  # flip consistency above which dlib's alignment is kept without trying the keypoints
 CHIP = 150  # side of the aligned face crop that dlib's ResNet takes
-# face-ness (see `faceness`) below which a detection is not a face: on 188 detections in animal, object
-# and landscape photos of ../shared/data/captions 17 pass (91 % rejected) while no largest face of
-# faces and faces_large is lost (the one 96 px close-up below it is then found by short range)
+# face-ness (see `faceness`) below which a detection is not a face: of 188 detections in animal, object
+# and landscape photos of ../shared/data/captions 17 pass (91 % rejected); `faces` keeps all 83 photos'
+# faces (a 96 px close-up's false 24 px face is rejected and short range then finds the real one),
+# faces_large loses 1 of 859
 FACENESS_MIN = 0.5
 # Where BlazeFace's keypoints (subject's right eye, left eye, nose tip, mouth centre) fall in dlib's
 # 150 px chips (padding 0.25): their median over 553 faces that dlib's landmarks align well
@@ -296,19 +299,21 @@ def describe(rgb: np.ndarray, detector: FaceDetector, embedder: FaceEmbedder) ->
     """Every face of `rgb` (largest first, at most MAX_FACES) with its normalised embedding and quality.
 
     Detections that are not human faces (face-ness below FACENESS_MIN: animals, objects) are dropped,
-    so they never make a person. Each face is aligned on dlib's landmarks; unless that crop is already symmetric (WELL_ALIGNED) it is
-    aligned again on BlazeFace's keypoints and keeps the alignment whose descriptor agrees better with
-    its mirror's (a misaligned crop is asymmetric).
+    so they never make a person. Each face is aligned on dlib's landmarks; unless that crop is already
+    symmetric (WELL_ALIGNED) it is aligned again on BlazeFace's keypoints and keeps the alignment whose
+    descriptor agrees better with its mirror's (a misaligned crop is asymmetric).
     On faces_large this lifts BCubed F of average-linkage clustering by ~0.01 over dlib alone.
     """
-    shapes: dict[int, object] = {}  # dlib landmarks of each accepted face, by id(face)
+    checked: dict[tuple, object] = {}  # dlib landmarks of each BlazeFace detection checked, by box
 
     def is_face(f: Face) -> bool:
-        shapes[id(f)] = sh = embedder.shapes(rgb, [f])[0]
+        checked[f.box] = sh = embedder.shapes(rgb, [f])[0]
         return faceness(score=f.score, confirm=detector.confirm(rgb, f), eyes=eyes_apart(f, sh)) >= FACENESS_MIN
 
     faces = detector.detect(rgb, check=is_face)[:MAX_FACES]
-    chips = embedder.chips(rgb, faces, [shapes[id(f)] if id(f) in shapes else embedder.shapes(rgb, [f])[0] for f in faces])
+    shapes = [checked[f.box] if f.landmarks is not None and f.box in checked else embedder.shapes(rgb, [f])[0]
+              for f in faces]
+    chips = embedder.chips(rgb, faces, shapes)
     desc, consistency = embedder.embed_chips(chips)
     # faces that dlib aligned symmetrically keep it: the second alignment then changes nothing measurable
     # and skipping it saves a third of the time (it runs on ~36 % of faces_large's faces)
