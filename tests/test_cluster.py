@@ -87,8 +87,9 @@ def faces_eval(data_dir, face_models):
 
 def test_faces_clustering_quality(faces_eval):
     m = faces_eval["methods"]
-    # measured: engine BCubed F 0.991, pairwise F 0.995, NMI 0.994; k-means with the true k 0.884
-    assert m["engine"]["bcubed_f"] >= 0.97
+    # measured: engine BCubed F 1.000, pairwise F 1.000, NMI 1.000 (0.991 before the face-ness check
+    # found the face of a 96 px close-up); k-means with the true k 0.936
+    assert m["engine"]["bcubed_f"] >= 0.99  # issue 13's bar
     assert m["engine"]["pair_f"] >= 0.97
     assert m["engine"]["nmi"] >= 0.97
     assert m["engine"]["bcubed_f"] > m["k-means (true k=13)"]["bcubed_f"]

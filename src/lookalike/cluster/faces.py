@@ -1,8 +1,9 @@
 """The one place the clustering engine gets faces from (an adapter, so the source can change).
 
 `faces_of(index, ids)` returns, per file id, its faces largest first as `FaceRec(embedding, box, score,
-quality)`, from the registered "faces" feature (features/faces.py: detected, aligned, dlib 128-d),
-stored in the catalog like any feature. `faces_of_paths` gives the same for files outside an index
+quality)`, from the registered "faces" feature (features/faces.py: detected, checked for face-ness,
+aligned, dlib 128-d), stored in the catalog like any feature: animals and objects the detector fired
+on are not stored as faces, so they never make a person cluster. `faces_of_paths` gives the same for files outside an index
 (the evaluation), optionally cached in an .npz so a second run is instant.
 """
 

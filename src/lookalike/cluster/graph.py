@@ -115,6 +115,8 @@ def knn(X, k: int, *, index=None, batch: int = 16384, exact_max: int = EXACT_MAX
     X = check_vectors(X)
     n = len(X)
     k = max(0, min(k, n - 1))
+    if k == 0:  # one vector (e.g. the one face of an index) has no neighbours
+        return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
     index = index if index is not None else build_index(X, exact_max=exact_max)
     sims = np.empty((n, k), np.float32)
     nbrs = np.empty((n, k), np.int64)

@@ -1,5 +1,5 @@
-"""Face mode: the same person. Every face of every file (features/faces.py: detected, aligned, dlib
-128-d, unit length) is compared by cosine; a file's score is its best face against the query's best
+"""Face mode: the same person. Every face of every file (features/faces.py: detected, checked for
+face-ness - an animal or object is no face - aligned, dlib 128-d, unit length) is compared by cosine; a file's score is its best face against the query's best
 face. Threshold 0.925: same-person pairs of faces_large at precision 0.894, recall 0.876 (see the
 clustering section of the README)."""
 
