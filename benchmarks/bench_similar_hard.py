@@ -39,19 +39,17 @@ def naive_rankings(ps, imgs, qs) -> list[list[str]]:
     return [[keys[j] for j in np.argsort(-(G @ q))] for q in Q]
 
 
-def engine_rankings(ps, qs, tmp: Path, parts: tuple[str, ...], *, inverted: bool = True,
+def engine_rankings(ps, qs, tmp: Path, parts: tuple[str, ...], *,
                     chance_inliers: int | None = None) -> tuple[list[list[str]], float]:
-    """The engine's `similar` with these descriptor parts (inverted: the query's inverted grey view;
-    chance_inliers: 0 = SIFT inliers lift from the first, as before issue 13); each query's own photo
-    is taken out of the index while its queries run. Returns the rankings and the mean search time
-    per query (ms)."""
+    """The engine's `similar` with these descriptor parts (chance_inliers: 0 = SIFT inliers lift from
+    the first, as before issue 13); each query's own photo is taken out of the index while its queries
+    run. Returns the rankings and the mean search time per query (ms)."""
     from lookalike.api import Index
     from lookalike.search import modes
 
     mode = modes.get_mode("similar")
-    saved = mode.parts, mode.features, mode.inverted_grey, modes.CHANCE_INLIERS
+    saved = mode.parts, mode.features, modes.CHANCE_INLIERS
     mode.parts = mode.features = parts
-    mode.inverted_grey = inverted
     if chance_inliers is not None:
         modes.CHANCE_INLIERS = chance_inliers
     key_of = {str(p): k for k, p in ps.files.items()}
@@ -79,7 +77,7 @@ def engine_rankings(ps, qs, tmp: Path, parts: tuple[str, ...], *, inverted: bool
                 idx.add([str(ps.files[src])], workers=1)
                 idx.ensure([*parts, "local"])
     finally:
-        mode.parts, mode.features, mode.inverted_grey, modes.CHANCE_INLIERS = saved
+        mode.parts, mode.features, modes.CHANCE_INLIERS = saved
     return out, 1000 * spent / max(1, len(qs))
 
 
@@ -103,8 +101,8 @@ def main() -> None:
         rows = [("naive: Lite0 global average pool", per_condition_map(ps, qs, naive_rankings(ps, imgs, qs)), None)]
         with tempfile.TemporaryDirectory() as tmp:
             for label, parts, kw in (("similar before (colour, lift from 1 inlier)", ("cnn2",), {"chance_inliers": 0}),
-                                     ("similar, colour + grey", ("cnn2", "cnn2grey"), {"inverted": False}),
-                                     ("similar now (+ inverted grey query)", ("cnn2", "cnn2grey"), {})):
+                                     ("similar, colour only, lift past 3 inliers", ("cnn2",), {}),
+                                     ("similar now (colour + grey)", ("cnn2", "cnn2grey"), {})):
                 rk, ms = engine_rankings(ps, qs, Path(tmp), parts, **kw)
                 rows.append((label, per_condition_map(ps, qs, rk), ms))
         for label, m, ms in rows:
