@@ -95,7 +95,8 @@ def test_conditions_are_seeded_and_keep_the_frame():
 
 def test_night_and_thermal_find_their_place(places):
     """Every night or thermal query has another photo of its place in its top 3; measured mAP here:
-    night 0.956, thermal 0.935."""
+    night 0.956, thermal 0.935 (the colour descriptor alone gets 1.0 on these 3 queries; the grey
+    half's gain shows over the 225 held-out queries of benchmarks/bench_similar_hard.py)."""
     for condition in ("night", "thermal"):
         ranked = _rankings(places, condition)
         for top, others in ranked:
