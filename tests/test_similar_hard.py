@@ -1,7 +1,7 @@
 """`similar` on hard same-place queries (issue 13): a photo of a place made into a night shot, a thermal
 frame or a snowy/autumn version (lookalike.eval.conditions, seeded) must still find the OTHER photos of
 its place among street-photo distractors, with its own photo not in the index. Fixture made at test time
-from ../shared/data/retrieval: 3 places (11 photos) and 10 distractors."""
+from ../shared/data/retrieval: 3 places (4 photos each) and 10 street distractors."""
 
 from __future__ import annotations
 
