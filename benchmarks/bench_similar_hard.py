@@ -45,13 +45,13 @@ def engine_rankings(ps, qs, tmp: Path, parts: tuple[str, ...], *,
     the first, as before issue 13); each query's own photo is taken out of the index while its queries
     run. Returns the rankings and the mean search time per query (ms)."""
     from lookalike.api import Index
-    from lookalike.search import modes
+    from lookalike.search import modes, similar
 
     mode = modes.get_mode("similar")
-    saved = mode.parts, mode.features, modes.CHANCE_INLIERS
+    saved = mode.parts, mode.features, similar.CHANCE_INLIERS
     mode.parts = mode.features = parts
     if chance_inliers is not None:
-        modes.CHANCE_INLIERS = chance_inliers
+        similar.CHANCE_INLIERS = chance_inliers
     key_of = {str(p): k for k, p in ps.files.items()}
     out: list[list[str]] = [[] for _ in qs]
     spent = 0.0
@@ -77,7 +77,7 @@ def engine_rankings(ps, qs, tmp: Path, parts: tuple[str, ...], *,
                 idx.add([str(ps.files[src])], workers=1)
                 idx.ensure([*parts, "local"])
     finally:
-        mode.parts, mode.features, modes.CHANCE_INLIERS = saved
+        mode.parts, mode.features, similar.CHANCE_INLIERS = saved
     return out, 1000 * spent / max(1, len(qs))
 
 
