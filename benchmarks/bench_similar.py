@@ -59,7 +59,7 @@ def alpha_qe(D: np.ndarray, k: int = 3, alpha: float = 3.0) -> np.ndarray:
 
 def main() -> None:
     from lookalike.api import Index
-    from lookalike.features.cnn import CnnDescriptor
+    from lookalike.features.cnn import CnnDescriptor, equalised_grey
     from lookalike.features.local import extract_local
     from lookalike.imageio import load_file
     from lookalike.search.verify import verify
@@ -79,12 +79,17 @@ def main() -> None:
     n_pairs = sum(len(v) for v in relevant.values()) // 2
     print(f"{len(ds.queries)} queries, {len(ds.images)} images, {n_pairs} same-place pairs, "
           f"{len(hard) // 2} hard (< {HARD_INLIERS} SIFT inliers)\n")
-    print(f"{'method':<34}{'mAP':>7}{'hard':>7}{'easy':>7}")
+    print(f"{'method':<40}{'mAP':>7}{'hard':>7}{'easy':>7}")
     rows = []
     keys = list(ds.images)
+    descs = {}
     for model in ("efficientnet-lite0", "efficientnet-lite2"):
-        D = CnnDescriptor(model).embed([imgs[k].rgb for k in keys])
-        for name, X in ((f"{model} GeM", D), (f"{model} GeM + alpha-QE", alpha_qe(D))):
+        descs[f"{model} GeM"] = CnnDescriptor(model).embed([imgs[k].rgb for k in keys])
+    grey = CnnDescriptor("efficientnet-lite2").embed([equalised_grey(imgs[k].rgb) for k in keys])
+    # the mean of two cosines is the cosine of the two concatenated halves, each scaled by 1/sqrt 2
+    descs["lite2 colour + grey GeM"] = np.concatenate([descs["efficientnet-lite2 GeM"], grey], 1) / np.sqrt(2)
+    for label, D in descs.items():
+        for name, X in ((label, D), (f"{label} + alpha-QE", alpha_qe(D))):
             S = X @ X.T
             rankings = {q: [keys[j] for j in np.argsort(-S[keys.index(q)]) if keys[j] != q] for q in ds.queries}
             rows.append((name, *split_maps(rankings, relevant, hard)[:3]))
@@ -95,7 +100,7 @@ def main() -> None:
                     for q, r in zip(ds.queries, res)}
         rows.append(("lookalike similar (engine)", *split_maps(rankings, relevant, hard)[:3]))
     for name, m_all, m_hard, m_easy in rows:
-        print(f"{name:<34}{m_all:>7.3f}{m_hard:>7.3f}{m_easy:>7.3f}")
+        print(f"{name:<40}{m_all:>7.3f}{m_hard:>7.3f}{m_easy:>7.3f}")
 
 
 if __name__ == "__main__":

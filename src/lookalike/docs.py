@@ -65,7 +65,7 @@ _THUMB = 16
 # The index cannot re-read pictures held in memory, so features that a mode computes only on demand
 # (SIFT keypoints to verify copy-mode candidates, the Lite2 descriptor of similar mode) are computed
 # when the pictures are added.
-ON_DEMAND_FEATURES = {"copy": ["local"], "similar": ["cnn2"]}
+ON_DEMAND_FEATURES = {"copy": ["local"], "similar": ["cnn2", "cnn2grey"]}
 
 # Documents read, indexed and let go per chunk (memory stays flat however many there are); each
 # chunk renders its vector pictures in one converter run.

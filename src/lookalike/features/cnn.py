@@ -230,6 +230,19 @@ class CnnDescriptor:
         return d
 
 
+def equalised_grey(rgb: np.ndarray) -> np.ndarray:
+    """Luminance only, brightened when dark and contrast-equalised locally (CLAHE), as 3 equal channels:
+    what a night shot, a thermal frame or another season still shares with a daylight photo (the
+    structure, not the colours or the light). A no-op in spirit on well-lit photos."""
+    g = cv2.cvtColor(_as_rgb(rgb), cv2.COLOR_RGB2GRAY)
+    median = float(np.median(g)) / 255.0
+    if 0.0 < median < 0.4:  # dark: a gamma that lifts the median to 0.4 (only ever brightens)
+        gamma = max(np.log(0.4) / np.log(median), 0.3)
+        g = cv2.LUT(g, ((np.arange(256) / 255.0) ** gamma * 255 + 0.5).astype(np.uint8))
+    g = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(g)
+    return cv2.cvtColor(g, cv2.COLOR_GRAY2RGB)
+
+
 def fit_pca_whitening(X: np.ndarray, dim: int, *, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
     """Learn PCA whitening on descriptors X (n, d): returns mean (d,) and projection (d, dim).
     dim is capped at min(n - 1, d): more components than samples would whiten noise."""

@@ -47,6 +47,28 @@ class CnnGlobalLarge(CnnGlobal):
 
 
 @register
+class CnnGlobalGrey(Extractor):
+    """EfficientNet-Lite2 GeM of the equalised grey image (features.cnn.equalised_grey), 1280-d: the
+    light- and colour-independent half of the `similar` descriptor (night, thermal, seasons). Computed
+    when `similar` is first used, with the same network as cnn2."""
+
+    kind, dim, needs_model = "float", 1280, "efficientnet-lite2"
+    name = "cnn2grey"
+
+    def __init__(self):
+        self.net = registry.get("cnn2").net  # one ONNX session per process
+        self.version = f"{self.net.name}/clahe-grey/v{self.net.version}"
+
+    def compute(self, img: Decoded) -> np.ndarray:
+        return self.compute_batch([img])[0]
+
+    def compute_batch(self, imgs):
+        from lookalike.features.cnn import equalised_grey
+
+        return list(self.net.embed([equalised_grey(im.rgb) for im in imgs])) if imgs else []
+
+
+@register
 class CnnRotated(Extractor):
     """The CNN descriptor of the image rotated by 45, 90 and 135 degrees (3 x 1280, flattened): copies
     rotated by any multiple of 45 degrees become CNN neighbours of one of these, or the copy's own

@@ -379,66 +379,6 @@ def transitive_pairs(direct: list[PairHit], *, max_group: int = 500) -> list[Pai
     return out
 
 
-class SimilarMode(Mode):
-    """The same object or place: CNN (EfficientNet-Lite2) cosine after alpha query expansion, re-ranked
-    by geometric verification of the top hits."""
-
-    name, features, threshold = "similar", ("cnn2",), 0.75
-    rerank = 20  # top hits verified with SIFT
-    expand, alpha = 3, 3.0  # alpha query expansion: the query plus its top hits weighted by cosine^alpha
-
-    def _expanded(self, index, vx, qv: np.ndarray) -> np.ndarray:
-        """Alpha query expansion (Radenovic et al.): a query seen in one light or from one side borrows
-        the look of its nearest neighbours (dev retrieval mAP 0.850 -> 0.862)."""
-        if not self.expand:
-            return qv
-        sims, ids = vx.search(qv[None], self.expand + 1)
-        top = [(int(i), float(s_)) for s_, i in zip(sims[0], ids[0]) if i >= 0 and s_ < 0.9999][: self.expand]
-        vecs = index.feature_values([i for i, _ in top], "cnn2")
-        out = qv.astype(np.float32).copy()
-        for i, s_ in top:
-            if i in vecs:
-                out += max(s_, 0.0) ** self.alpha * np.asarray(vecs[i], np.float32)
-        return out / max(float(np.linalg.norm(out)), 1e-12)
-
-    def search(self, index, q, k, min_score):
-        from lookalike.features.local import extract_local
-        from lookalike.search.verify import verify
-
-        vx = index.vectors("cnn2")
-        qv = self._expanded(index, vx, np.asarray(q.features["cnn2"], np.float32))
-        sims, ids = vx.search(qv[None], max(k, self.rerank))
-        hits = [(int(i), float(s_)) for s_, i in zip(sims[0], ids[0]) if i >= 0]
-        top = [i for i, _ in hits[: self.rerank]]
-        local = index.feature_values(top, "local")
-        qloc = extract_local(q.rgb)
-        out = []
-        for i, cos in hits:
-            det = {"cosine": round(cos, 4)}
-            score = cos
-            if i in local:
-                v = verify(qloc, local[i])
-                det.update(inliers=v.inliers, verification=round(v.score, 3))
-                score = similar_score(cos, v.inliers)
-            out.append((i, float(np.clip(score, 0, 1)), "cnn+sift" if det.get("inliers") else "cnn", det))
-        return sorted(out, key=lambda h: -h[1])
-
-    def pairs(self, index, threshold):
-        vx = index.vectors("cnn2")
-        sims, nbr = vx.knn_graph(self.rerank)
-        out = []
-        for a, row_s, row_i in zip(vx.ids(), sims, nbr):
-            for s_, b in zip(row_s, row_i):
-                if b >= 0 and s_ >= threshold:
-                    out.append((int(a), int(b), float(s_), "cnn", {"cosine": round(float(s_), 4)}))
-        return _best_per_pair(out)
-
-
-def similar_score(cosine: float, inliers: int) -> float:
-    """Cosine, lifted by geometric agreement: 15+ RANSAC inliers close half the gap to 1."""
-    return 1 - (1 - cosine) * (1 - 0.5 * min(inliers, 15) / 15)
-
-
 def _best_per_id(hits: list[Hit]) -> list[Hit]:
     best: dict[int, Hit] = {}
     for h in hits:
@@ -456,7 +396,7 @@ def _best_per_pair(hits: list[PairHit]) -> list[PairHit]:
     return sorted(best.values(), key=lambda h: (-h[2], h[0], h[1]))
 
 
-MODES: dict[str, Mode] = {m.name: m for m in (HashMode(), CopyMode(), SimilarMode())}
+MODES: dict[str, Mode] = {m.name: m for m in (HashMode(), CopyMode())}
 
 
 # Modes of layers above the engine register themselves when their package is imported, on first use.
@@ -477,9 +417,10 @@ def query_features(mode: Mode) -> list[str]:
     return [n for n in mode.features if n in registry.names()]
 
 
-# Exact and background modes import this module's Mode, so they register after it is defined.
+# Exact, similar and background modes import this module's Mode, so they register after it is defined.
 from lookalike.search.exact import ExactMode  # noqa: E402
+from lookalike.search.similar import SimilarMode  # noqa: E402
 from lookalike.search.background import BackgroundMode  # noqa: E402
 from lookalike.search.faces import FaceMode  # noqa: E402
 
-MODES = {"exact": ExactMode(), **MODES, "background": BackgroundMode(), "face": FaceMode()}
+MODES = {"exact": ExactMode(), **MODES, "similar": SimilarMode(), "background": BackgroundMode(), "face": FaceMode()}
