@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from lookalike import config

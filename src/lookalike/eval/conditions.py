@@ -55,7 +55,7 @@ def thermal(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def season(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Autumn (greens turn orange-brown) or winter (washed-out, snowy white over the upper-facing parts)."""
     hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV).astype(np.float32)
-    hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    hue, sat = hsv[..., 0], hsv[..., 1]
     if rng.random() < 0.5:  # autumn: OpenCV hue 0..180, green 35..85 -> orange 10..20
         green = ((hue > 30) & (hue < 90)).astype(np.float32)
         hsv[..., 0] = hue * (1 - green) + rng.uniform(8, 20) * green
