@@ -20,18 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.eval import datasets
+from lookalike.eval.metrics import ranked_ap
 
 REPO = Path(__file__).resolve().parents[1]
 HARD_INLIERS = 8
-
-
-def average_precision(ranked: list[str], positives: set[str]) -> float:
-    hits, total = 0, 0.0
-    for r, k in enumerate(ranked, 1):
-        if k in positives:
-            hits += 1
-            total += hits / r
-    return total / max(1, len(positives))
 
 
 def split_maps(rankings: dict[str, list[str]], relevant: dict[str, set[str]], hard: set) -> tuple:
@@ -39,11 +31,11 @@ def split_maps(rankings: dict[str, list[str]], relevant: dict[str, set[str]], ha
     all_, hard_, easy_ = [], [], []
     for q, ranked in rankings.items():
         pos = relevant[q]
-        all_.append(average_precision(ranked, pos))
+        all_.append(ranked_ap(ranked, pos))
         for want, out in ((True, hard_), (False, easy_)):
             sub = {p for p in pos if ((q, p) in hard) == want}
             if sub:
-                out.append(average_precision([k for k in ranked if k not in pos or k in sub], sub))
+                out.append(ranked_ap([k for k in ranked if k not in pos or k in sub], sub))
     return float(np.mean(all_)), float(np.mean(hard_)), float(np.mean(easy_)), len(hard_)
 
 

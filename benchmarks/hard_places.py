@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.eval import conditions, datasets
+from lookalike.eval.metrics import ranked_ap
 
 
 @dataclass
@@ -73,15 +74,6 @@ def queries(ps: PlaceSet, images: dict[str, np.ndarray], seed: int) -> list[tupl
     return out
 
 
-def average_precision(ranked: list[str], positives: set[str]) -> float:
-    hits, total = 0, 0.0
-    for r, k in enumerate(ranked, 1):
-        if k in positives:
-            hits += 1
-            total += hits / r
-    return total / max(1, len(positives))
-
-
 def per_condition_map(ps: PlaceSet, qs, rankings: list[list[str]]) -> dict[str, float]:
     """mAP per condition and over the four hard ones ('hard'); rankings[i] ranks the gallery for qs[i]
     (its own source may appear; it is removed here)."""
@@ -89,7 +81,7 @@ def per_condition_map(ps: PlaceSet, qs, rankings: list[list[str]]) -> dict[str, 
     for (src, cond, _), ranked in zip(qs, rankings):
         pos = {k for k, g in ps.group.items() if g == ps.group[src] and k != src}
         if pos:
-            aps.setdefault(cond, []).append(average_precision([k for k in ranked if k != src], pos))
+            aps.setdefault(cond, []).append(ranked_ap([k for k in ranked if k != src], pos))
     out = {c: float(np.mean(v)) for c, v in aps.items()}
     out["hard"] = float(np.mean([x for c in conditions.CONDITIONS for x in aps.get(c, [])]))
     return out

@@ -12,6 +12,7 @@ import pytest
 from lookalike import models
 from lookalike.eval import conditions
 from lookalike.eval.datasets import read_retrieval
+from lookalike.eval.metrics import ranked_ap
 from lookalike.imageio import load_file
 
 
@@ -46,15 +47,6 @@ def _queries(places, condition: str):
         cv2.imwrite(str(f), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
         out.append((str(f), photos[0], set(photos[1:])))
     return out
-
-
-def _ap(ranked: list[str], positives: set[str]) -> float:
-    hits, total = 0, 0.0
-    for r, p in enumerate(ranked, 1):
-        if p in positives:
-            hits += 1
-            total += hits / r
-    return total / len(positives)
 
 
 def _rankings(places, condition: str, parts: tuple[str, ...] | None = None) -> list[tuple[list[str], set[str]]]:
@@ -101,7 +93,7 @@ def test_night_and_thermal_find_their_place(places):
         ranked = _rankings(places, condition)
         for top, others in ranked:
             assert set(top[:3]) & others, (condition, top[:3])
-        assert np.mean([_ap(r, o) for r, o in ranked]) >= 0.85, condition
+        assert np.mean([ranked_ap(r, o) for r, o in ranked]) >= 0.85, condition
 
 
 def test_grey_descriptor_is_closer_across_light(data_dir, model_cache):

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional
+from typing import List, Optional
 
 import typer
 
 from lookalike import cli_dedup
 from lookalike.cli_common import (Fmt, IndexOpt, OutOpt, Root, aligned, check_out, emit, fail, fmt_opt,
-                                  say_error)
+                                  open_index, say_error)
 from lookalike.progress import bars, console
-
-if TYPE_CHECKING:
-    from lookalike.api import Index
 
 
 app = typer.Typer(cls=Root, help="Find images that look alike: copies, similar photos, same background, same face.",
@@ -37,6 +34,9 @@ def _mount_subcommands() -> None:
     from lookalike.cli_serve import mount
 
     mount(app)  # `serve` and `keys`
+    from lookalike.cli_cluster import mount as mount_cluster
+
+    mount_cluster(app)  # `cluster` and `clusters`
     from lookalike.cli_text import train_app
 
     app.add_typer(train_app, name="train", help="Train heads on your own data: text search, background pairs.")
@@ -62,13 +62,6 @@ def _version(value: bool) -> None:
 def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                       help="Print the version and exit.")):
     """Find images that look alike: copies, similar photos, same background, same face."""
-
-
-def _open(index: Optional[Path], b=None, *, create: bool = False) -> Index:
-    """The index; a command other than `index` never creates one (IndexMissing: one line, exit 2)."""
-    from lookalike.api import Index  # imported here: `hash` and `--help` start without the engine
-
-    return Index.open(index, progress=b, create=create)
 
 
 def _split(values: List[str]) -> list[str]:
@@ -121,7 +114,7 @@ def index(paths: List[Path] = typer.Argument(..., help="Files and folders to ind
             check_store(vectors)
         except ValueError as e:
             fail(str(e))
-    with bars() as b, _open(index, b, create=True) as idx:
+    with bars() as b, open_index(index, b, create=True) as idx:
         while True:
             rep = idx.add(paths, features=(HASHES_ONLY + feats) if hashes_only else feats, defaults=not hashes_only,
                           workers=workers, cluster=bys, include=include, exclude=exclude, min_size=min_size, engine=engine, ray_address=ray_address)
@@ -157,7 +150,7 @@ def _report_index(rep) -> None:
 def remove(paths: List[str] = typer.Argument(..., help="Files (any spelling of their paths) or folders to forget."),
            index: Optional[Path] = IndexOpt):
     """Forget files in the index (nothing on disk is touched); a folder forgets everything under it."""
-    with _open(index) as idx:
+    with open_index(index) as idx:
         unknown = [p for p in paths if idx.remove([p]) == 0]
     if len(unknown) == len(paths):
         fail(f"not in the index: {', '.join(unknown)}")
@@ -171,7 +164,7 @@ def remove(paths: List[str] = typer.Argument(..., help="Files (any spelling of t
 @app.command()
 def prune(index: Optional[Path] = IndexOpt):
     """Forget every indexed file that no longer exists on disk (`index` does it for the folders it scans)."""
-    with _open(index) as idx:
+    with open_index(index) as idx:
         gone = idx.prune()
     console.print(f"removed {len(gone)} files that no longer exist", highlight=False)
 
@@ -199,11 +192,11 @@ def search(queries: List[Path] = typer.Argument(None, help="Query images."),
         from lookalike.cli_text import text_results
 
         mode = "text"
-        with bars() as b, _open(index, b) as idx:
+        with bars() as b, open_index(index, b) as idx:
             results = text_results(idx, text, text_file, k=k, min_score=min_score or 0.0)
     else:
         get_mode(mode)
-        with bars() as b, _open(index, b) as idx:
+        with bars() as b, open_index(index, b) as idx:
             results = idx.search([str(q) for q in queries], mode=mode, k=k, min_score=min_score)
 
     def table() -> str:
@@ -254,7 +247,7 @@ def dedup(mode: str = typer.Option("copy", help="exact | hash | copy | similar |
     elif apply:
         fail("--apply needs --action move:DIR | hardlink | delete")
     check_out(out, fmt if not action else None)
-    with bars() as b, _open(index, b) as idx:
+    with bars() as b, open_index(index, b) as idx:
         res = idx.dedup(mode=mode, threshold=threshold, keep=keep, include_decided=include_decided)
         if action:
             cli_dedup.act(idx, res, action, apply, log, fmt, out)
@@ -329,7 +322,7 @@ def info(file: Optional[Path] = typer.Argument(None, help="A file: what the inde
          fmt: Fmt = fmt_opt(Fmt.json), out: Optional[Path] = OutOpt, index: Optional[Path] = IndexOpt):
     """What the index holds, or what it knows about one file."""
     check_out(out, fmt if fmt != Fmt.html else Fmt.json)
-    with _open(index) as idx:
+    with open_index(index) as idx:
         data = idx.file_info(file) if file is not None else idx.info()
     flat = [(k, v if not isinstance(v, (list, dict)) else str(v)) for k, v in data.items()]
     emit(fmt, out, data=data, header=["key", "value"], rows=flat, table=lambda: aligned(flat))
@@ -341,145 +334,11 @@ def errors(fmt: Fmt = fmt_opt(Fmt.csv), out: Optional[Path] = OutOpt, index: Opt
     from lookalike.reports.html import table_html
 
     check_out(out, fmt)
-    with _open(index) as idx:
+    with open_index(index) as idx:
         rows = idx.errors()
     emit(fmt, out, header=["path", "reason"], rows=rows, data=[{"path": p, "reason": r} for p, r in rows],
          table=lambda: aligned(rows, ["path", "reason"]),
          html=lambda: table_html("lookalike errors", ["path", "reason"], rows))
-
-
-cluster_app = typer.Typer(help="Group the index into clusters of the same picture, background or person.",
-                          invoke_without_command=True, add_completion=False)
-app.add_typer(cluster_app, name="cluster")
-
-
-@cluster_app.callback()
-def cluster(ctx: typer.Context,
-            by: str = typer.Option("image", "--by", help="image | background | face"),
-            threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0,
-                                                      help="First-stage threshold (default: the by's own)."),
-            refiner: Optional[str] = typer.Option(None, help="default | gcn | none (default: the by's own)."),
-            fmt: Fmt = fmt_opt(Fmt.csv), out: Optional[Path] = OutOpt, index: Optional[Path] = IndexOpt):
-    """Cluster the whole index (batch); `lookalike cluster train` trains the learned refiner."""
-    from lookalike.cluster.engine import check_by
-
-    if ctx.invoked_subcommand:
-        return
-    check_by(by)
-    check_out(out, fmt)
-    with bars() as b, _open(index, b) as idx:
-        res = idx.cluster(by=by, threshold=threshold, refiner=refiner)
-        names = idx.cluster_names(by=by)
-    _show_clusters(res, fmt, out, names)
-
-
-@cluster_app.command("train")
-def cluster_train(labels: Path = typer.Argument(..., help="CSV with a path column and a label column (e.g. identities.csv)."),
-                  by: str = typer.Option("face", "--by", help="What the labels group (face)."),
-                  column: Optional[str] = typer.Option(None, help="Label column (default: the first of identity, group, "
-                                                       "background, label, cluster, person, else the second column)."),
-                  epochs: int = typer.Option(400, min=1, help="Training epochs."),
-                  index: Optional[Path] = IndexOpt):
-    """Train the learned (GCN) refiner on labelled groups of indexed files; use it with --refiner gcn."""
-    if not labels.is_file():
-        fail(f"{labels}: no such file")
-    with bars() as b, _open(index, b) as idx:
-        path = idx.train_refiner(labels, by=by, column=column, epochs=epochs)
-    console.print(f"wrote {path}")
-
-
-clusters_app = typer.Typer(help="The stored clusters with sizes and representatives (batch run plus online "
-                           "assignments); `clusters rename ID NAME` names one, `clusters merge ID ID...` and "
-                           "`clusters split ID PATH...` edit them.", invoke_without_command=True,
-                           add_completion=False)
-app.add_typer(clusters_app, name="clusters")
-
-
-@clusters_app.callback()
-def clusters(ctx: typer.Context, by: str = typer.Option("image", "--by", help="image | background | face"),
-             fmt: Fmt = fmt_opt(), out: Optional[Path] = OutOpt, index: Optional[Path] = IndexOpt):
-    """The stored clusters with sizes and representatives (batch run plus online assignments)."""
-    from lookalike.cluster.engine import check_by, online_kinds
-
-    if ctx.invoked_subcommand:
-        return
-    check_by(by)
-    check_out(out, fmt)
-    with _open(index) as idx:
-        if by not in online_kinds(idx):
-            fail(f"this index was never clustered by {by}: run `lookalike cluster --by {by}` "
-                 f"(or `lookalike index PATH --cluster {by}`) first", code=1)
-        res = idx.clusters(by=by)
-        names = idx.cluster_names(by=by)
-    _show_clusters(res, fmt, out, names)
-
-
-@clusters_app.command("rename")
-def clusters_rename(cluster_id: int = typer.Argument(..., help="The cluster id (`lookalike clusters`)."),
-                    name: str = typer.Argument(..., help="Its name (empty: forget the name)."),
-                    by: str = typer.Option("face", "--by", help="image | background | face"),
-                    index: Optional[Path] = IndexOpt):
-    """Name a cluster (e.g. a person); names show in `clusters` and `cluster` outputs and survive re-clustering
-    as long as the cluster keeps its id."""
-    with _open(index) as idx:
-        idx.rename_cluster(cluster_id, name, by=by)
-    console.print(f"cluster {cluster_id} by {by}: {name or '(no name)'}", highlight=False)
-
-
-@clusters_app.command("merge")
-def clusters_merge(ids: List[int] = typer.Argument(..., help="Two or more cluster ids (`lookalike clusters`)."),
-                   by: str = typer.Option("image", "--by", help="image | background | face"),
-                   index: Optional[Path] = IndexOpt):
-    """Merge clusters into the oldest (smallest) id; the others disappear. A later `cluster` run keeps it."""
-    with _open(index) as idx:
-        try:
-            target = idx.merge_clusters(ids, by=by)
-        except ValueError as e:
-            fail(str(e))
-    console.print(f"merged {by} clusters {', '.join(map(str, ids))} into {target}", highlight=False)
-
-
-@clusters_app.command("split")
-def clusters_split(cluster_id: int = typer.Argument(..., help="The cluster id (`lookalike clusters`)."),
-                   members: List[str] = typer.Argument(..., help="Members to move: PATH, or PATH#FACE for one "
-                                                       "face (by face; a bare PATH moves all its faces)."),
-                   by: str = typer.Option("image", "--by", help="image | background | face"),
-                   index: Optional[Path] = IndexOpt):
-    """Move members of a cluster into a new cluster (a fresh id). A later `cluster` run keeps it."""
-    chosen: list = []
-    for m in members:
-        path, sep, face = m.rpartition("#")
-        if sep and face.isdigit() and path:
-            chosen.append((path, int(face)))
-        else:
-            chosen.append(m)
-    with _open(index) as idx:
-        try:
-            new = idx.split_cluster(cluster_id, chosen, by=by)
-        except ValueError as e:
-            fail(str(e))
-    console.print(f"moved {len(members)} member(s) of {by} cluster {cluster_id} into new cluster {new}", highlight=False)
-
-
-def _show_clusters(res, fmt: Fmt, out: Optional[Path], names: dict[int, str]) -> None:
-    def table() -> str:
-        multi = [c for c in res.clusters if c.size > 1]
-        lines = [f"{len(res.clusters)} clusters by {res.by} ({len(multi)} with 2+ members)"]
-        for c in multi:
-            path, face = c.representative
-            lines.append(f"  cluster {c.id:>5}  size {c.size:>4}  representative {path}"
-                         + (f" (face {face})" if res.by == "face" else "") + (f"  name {names[c.id]}" if c.id in names else ""))
-        return "\n".join(lines) + "\n"
-
-    def page() -> str:
-        from lookalike.reports.gallery import cluster_gallery_html
-
-        return cluster_gallery_html(res, names=names, min_size=2)
-
-    data = res.to_json()
-    for d in data:
-        d["name"] = names.get(d["cluster"])
-    emit(fmt, out, header=["path", "face", "cluster"], rows=res.rows(), data=data, table=table, html=page)
 
 
 @app.command()

@@ -142,3 +142,10 @@ def aligned(rows: list[list[str]], header: list[str] | None = None) -> str:
         return ""
     widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
     return "".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in rows)
+
+
+def open_index(index: Optional[Path], progress=None, *, create: bool = False):
+    """The index; a command other than `index` never creates one (IndexMissing: one line, exit 2)."""
+    from lookalike.api import Index  # imported here: `hash` and `--help` start without the engine
+
+    return Index.open(index, progress=progress, create=create)

@@ -9,14 +9,9 @@ from typing import List, Optional
 
 import typer
 
-from lookalike.cli_common import Fmt, IndexOpt, OutOpt, aligned, check_out, emit, fail, fmt_opt, say_error
+from lookalike.cli_common import (Fmt, IndexOpt, OutOpt, aligned, check_out, emit, fail, fmt_opt, open_index,
+                                  say_error)
 from lookalike.progress import console
-
-
-def _open(index: Optional[Path]):
-    from lookalike.api import Index  # imported here: the CLI starts without the engine
-
-    return Index.open(index, create=False)
 
 
 def act(idx, res, action: str, apply: bool, log: Optional[Path], fmt: Fmt, out: Optional[Path]) -> None:
@@ -69,7 +64,7 @@ def decide(verdict: str = typer.Argument(..., help="not-duplicates | keep-all | 
     v = VERDICT_NAMES.get(verdict, verdict)
     if v not in VERDICT_NAMES.values():
         fail(f"unknown verdict {verdict!r}; choose one of: {', '.join(VERDICT_NAMES)}")
-    with _open(index) as idx:
+    with open_index(index) as idx:
         did = idx.decide(paths, v, keeper=keeper)
     console.print(f"decision {did}: {verdict} ({len(paths)} files); undo with `lookalike decisions --undo {did}`",
                   highlight=False)
@@ -79,7 +74,7 @@ def decisions(undo_id: Optional[int] = typer.Option(None, "--undo", help="Forget
               fmt: Fmt = fmt_opt(), out: Optional[Path] = OutOpt, index: Optional[Path] = IndexOpt):
     """The decisions about duplicates kept in the index."""
     check_out(out, fmt if fmt != Fmt.html else Fmt.table)
-    with _open(index) as idx:
+    with open_index(index) as idx:
         if undo_id is not None:
             idx.undo_decision(undo_id)
             console.print(f"forgot decision {undo_id}", highlight=False)

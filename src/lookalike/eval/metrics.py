@@ -153,6 +153,11 @@ def average_precision(relevance: Sequence[bool], *, n_relevant: int | None = Non
     return float((hits[rel] / ranks[rel]).sum() / total)
 
 
+def ranked_ap(ranked: Sequence[Hashable], positives: set) -> float:
+    """Average precision of a ranking of keys against the set of relevant keys (all of them count)."""
+    return average_precision([k in positives for k in ranked], n_relevant=len(positives))
+
+
 def leave_one_out_map(D: np.ndarray, groups: Sequence[str]) -> float:
     """mAP of descriptors D (n, d; cosine = dot product): every item with a group queries all others,
     relevant = same group; an empty group is a distractor (never a query, never relevant)."""
