@@ -11,12 +11,9 @@ picklable arguments.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import sys
 import threading
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, TypeVar
 
@@ -29,9 +26,11 @@ FORK_UNSAFE = ("onnxruntime", "torch", "mediapipe", "dlib")
 
 def pool_context():
     """fork where it is safe (see the module docstring), spawn elsewhere."""
+    import multiprocessing  # here: a one-process run (e.g. `hash` on a few files) never loads it
+
     safe = (sys.platform.startswith("linux") and threading.active_count() == 1
             and not any(m in sys.modules for m in FORK_UNSAFE))
-    return mp.get_context("fork" if safe else "spawn")
+    return multiprocessing.get_context("fork" if safe else "spawn")
 
 
 class WorkerDied(RuntimeError):
@@ -51,6 +50,9 @@ def imap(fn: Callable[[T], R], tasks: Iterable[T], *, workers: int, initializer:
             initializer(*initargs)
         yield from map(fn, tasks)
         return
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
     todo = deque(enumerate(tasks))
     suspects: deque = deque()  # (i, task) in flight when a worker died: each is tried alone
     done: dict[int, R] = {}
