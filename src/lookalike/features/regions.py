@@ -25,16 +25,16 @@ from lookalike.features.local import LocalFeatures, extract_local
 from lookalike.features.registry import Extractor, register
 from lookalike.imageio import Decoded
 
-VERSION = "regions256/v1"  # bump when find_regions changes: stored regions are recomputed
+VERSION = "regions256/v2"  # bump when find_regions changes: stored regions are recomputed
 
 SIDE = 256  # long side the regions are found at
 RING = 0.04  # width of the outer ring, as a share of each side
 MAX_COLOURS = 4  # ring colours (quantised) modelled as background
 MIN_RING_EXPLAINED = 0.85  # a ring the colours explain less than this is a photograph's: no regions
-MIX_DISTANCE = 24.0  # RGB distance to a two-colour mixture under which a pixel is background
+MIX_DISTANCE = 12.0  # RGB distance to a two-colour mixture under which a pixel is background
 MIN_AREA, MAX_AREA = 0.02, 0.7  # a region's box, as a share of the frame
-MIN_FILL = 0.6  # share of a region's box that is foreground
-MIN_EDGE = 0.8  # ... and of each edge of the box (see _straight_edges)
+MIN_FILL = 0.8  # share of a region's box that is foreground
+MIN_EDGE = 0.6  # ... and of each edge of the box (see _straight_edges)
 MAX_REGIONS = 4
 
 
