@@ -103,6 +103,7 @@ MIN_AGREEMENT = 0.8  # share of aligned thumbnail blocks that must correlate (se
 MOMENT_PATCH = 0.03  # a disagreeing patch this large (share of blocks) may be another moment ...
 MAX_GRAPHIC = 0.6  # ... unless what changed is graphic (a logo, a caption): see photometric.graphic_change
 SAME_SCENE = 0.7  # copy-scale score of "same fixed camera, another moment": alike, not a copy
+FIXED_FRAMING = 1.3  # ... which keeps the framing: scale of the fit within 1/1.3-1.3 (crops of crops: 1.8+)
 
 
 def copy_score(v, thumb_a, thumb_b, local_a, local_b, colours=None) -> tuple[float, dict]:
@@ -126,7 +127,7 @@ def copy_score(v, thumb_a, thumb_b, local_a, local_b, colours=None) -> tuple[flo
         det["agreement"] = round(ag, 3)
         if ag < MIN_AGREEMENT:
             s = min(s, 0.8 * ag)
-        elif s >= 0.8 and colours is not None:
+        elif s >= 0.8 and colours is not None and 1 / FIXED_FRAMING <= v.cues.get("scale", 0) <= FIXED_FRAMING:
             patch = changed_region(thumb_a, thumb_b, v.H, *sizes)
             pair = colours() if patch >= MOMENT_PATCH else None
             if pair is not None:
