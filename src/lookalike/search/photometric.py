@@ -79,26 +79,29 @@ def changed_region(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a, size_b
     if valid.sum() < 64:
         return 0.0
     gain, offset = np.polyfit(warped[valid], b[valid], 1)
-    warped = warped * gain + offset
-    hb, wb = b.shape
-    ys, xs = np.linspace(0, hb, grid + 1).astype(int), np.linspace(0, wb, grid + 1).astype(int)
-    bad = np.zeros((grid, grid), np.uint8)
-    seen = 0
-    for i, (y0, y1) in enumerate(zip(ys[:-1], ys[1:])):
-        for j, (x0, x1) in enumerate(zip(xs[:-1], xs[1:])):
-            m = valid[y0:y1, x0:x1]
-            if m.mean() < 0.6:
-                continue
-            seen += 1
-            p, q = warped[y0:y1, x0:x1][m], b[y0:y1, x0:x1][m]
-            diff = float(np.abs(p - q).mean())
-            if p.std() < 4 and q.std() < 4:
-                bad[i, j] = diff > 20
-            else:
-                c = float(np.corrcoef(p, q)[0, 1]) if p.std() >= 1 and q.std() >= 1 else 0.0
-                bad[i, j] = c < 0.5 and diff > 10
-    n, _, stats, _ = cv2.connectedComponentsWithStats(bad, connectivity=4)
-    return max((int(stats[k][4]) for k in range(1, n)), default=0) / max(seen, 1)
+    m = valid.astype(np.float64)
+    p, q = (warped * gain + offset) * m, b * m
+    ys = np.linspace(0, b.shape[0], grid + 1).astype(int)
+    xs = np.linspace(0, b.shape[1], grid + 1).astype(int)
+
+    def block_sums(x):  # sums over the grid's blocks from an integral image, all blocks at once
+        ii = cv2.integral(np.ascontiguousarray(x, np.float64))
+        return ii[ys[1:]][:, xs[1:]] - ii[ys[:-1]][:, xs[1:]] - ii[ys[1:]][:, xs[:-1]] + ii[ys[:-1]][:, xs[:-1]]
+
+    n = block_sums(m)
+    area = np.outer(np.diff(ys), np.diff(xs))
+    seen = n >= 0.6 * area
+    k = np.maximum(n, 1)
+    mp, mq = block_sums(p) / k, block_sums(q) / k
+    vp = np.maximum(block_sums(p * p) / k - mp ** 2, 0)
+    vq = np.maximum(block_sums(q * q) / k - mq ** 2, 0)
+    cov = block_sums(p * q) / k - mp * mq
+    diff = block_sums(np.abs(p - q)) / k
+    flat = (vp < 16) & (vq < 16)
+    corr = cov / np.sqrt(np.maximum(vp * vq, 1e-9))
+    bad = seen & np.where(flat, diff > 20, (corr < 0.5) & (diff > 10))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(bad.astype(np.uint8), connectivity=4)
+    return max((int(stats[i][4]) for i in range(1, count)), default=0) / max(int(seen.sum()), 1)
 
 
 def colour_thumb(rgb: np.ndarray, side: int = 256) -> np.ndarray:
