@@ -106,6 +106,17 @@ SAME_SCENE = 0.7  # copy-scale score of "same fixed camera, another moment": ali
 FIXED_FRAMING = 1.3  # ... which keeps the framing: scale of the fit within 1/1.3-1.3 (crops of crops: 1.8+)
 
 
+def _keeps_framing(v) -> bool:
+    """A fit a fixed camera gives two of its photos: not mirrored, turned by under 10 degrees, scale
+    within 1/FIXED_FRAMING-FIXED_FRAMING. Rotated, mirrored and cropped copies are not judged as
+    moments (at 8 px blocks their resampled thumbnails decorrelate in textured patches)."""
+    import math
+
+    if v.flipped or v.H is None or not 1 / FIXED_FRAMING <= v.cues.get("scale", 0) <= FIXED_FRAMING:
+        return False
+    return abs(math.degrees(math.atan2(v.H[1, 0], v.H[0, 0]))) < 10
+
+
 def copy_score(v, thumb_a, thumb_b, local_a, local_b, colours=None) -> tuple[float, dict]:
     """Copy-scale score of a Verification of (local_a, local_b) given both 128 px grey thumbnails
     (photometric.thumb), and its evidence. A geometric fit is confirmed only where
@@ -127,7 +138,7 @@ def copy_score(v, thumb_a, thumb_b, local_a, local_b, colours=None) -> tuple[flo
         det["agreement"] = round(ag, 3)
         if ag < MIN_AGREEMENT:
             s = min(s, 0.8 * ag)
-        elif s >= 0.8 and colours is not None and 1 / FIXED_FRAMING <= v.cues.get("scale", 0) <= FIXED_FRAMING:
+        elif s >= 0.8 and colours is not None and _keeps_framing(v):
             patch = changed_region(thumb_a, thumb_b, v.H, *sizes)
             pair = colours() if patch >= MOMENT_PATCH else None
             if pair is not None:
