@@ -169,6 +169,11 @@ def _originals(data: Path, n: int, rng: random.Random) -> list[tuple[str, str]]:
     with open(data / "retrieval" / "groups.csv", newline="") as f:
         for r in csv.DictReader(f):
             by_place.setdefault(r["group"], []).append(r["path"])
+    # the `background` set's composites are some of these very photos with a person pasted in: as
+    # originals they would be copies of those composites, which the hard negatives call different
+    with open(data / "background" / "meta.csv", newline="") as f:
+        used = {Path(r["background_source"]).name for r in csv.DictReader(f)}
+    by_place = {k: [p for p in v if Path(p).name not in used] for k, v in by_place.items()}
     out = []
     for p in sorted(k for k, v in by_place.items() if k and len(v) >= 2):
         out += [(f"retrieval/{path}", p) for path in rng.sample(sorted(by_place[p]), min(3, len(by_place[p])))]

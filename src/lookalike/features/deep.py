@@ -122,3 +122,23 @@ class Thumb(Extractor):
         from lookalike.search import photometric
 
         return photometric.from_bytes(blob)
+
+
+@register
+class ColourThumb(Extractor):
+    """256 px colour thumbnail (PNG): is what differs between two aligned copies a pasted graphic or
+    another moment of a real scene? Computed for the few verified pairs that disagree in one patch."""
+
+    name, version, kind, dim = "cthumb", "rgb256png/v1", "blob", 0
+
+    def compute(self, img: Decoded) -> bytes:
+        import cv2
+
+        from lookalike.search import photometric
+
+        return cv2.imencode(".png", photometric.colour_thumb(img.rgb)[:, :, ::-1])[1].tobytes()
+
+    def decode(self, blob: bytes):
+        import cv2
+
+        return np.ascontiguousarray(cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1])

@@ -64,6 +64,7 @@ def register(cls: type[Extractor]) -> type[Extractor]:
 def _load_builtin() -> None:
     import lookalike.features.hashes  # noqa: F401  (registers the hash family)
     import lookalike.features.deep  # noqa: F401  (CNN, SIFT, thumbnails: lazy models)
+    import lookalike.features.regions  # noqa: F401  (pictures inside screenshots and collages: copy mode)
     import lookalike.features.background  # noqa: F401  (person mask, masked CNN, background colour/keypoints)
     import lookalike.features.faces  # noqa: F401  (every face: box, quality, 128-d embedding)
     import lookalike.features.walltext  # noqa: F401  (OCR of the background: "walltext", rapidocr loaded lazily)

@@ -100,23 +100,53 @@ def verified_copy_score(v: float) -> float:
 
 
 MIN_AGREEMENT = 0.8  # share of aligned thumbnail blocks that must correlate (search/photometric.py)
+MOMENT_PATCH = 0.03  # a disagreeing patch this large (share of blocks) may be another moment ...
+MAX_GRAPHIC = 0.6  # ... unless what changed is graphic (a logo, a caption): see photometric.graphic_change
+SAME_SCENE = 0.7  # copy-scale score of "same fixed camera, another moment": alike, not a copy
+FIXED_FRAMING = 1.3  # ... which keeps the framing: scale of the fit within 1/1.3-1.3 (crops of crops: 1.8+)
 
 
-def copy_score(v, thumb_a, thumb_b, local_a, local_b) -> tuple[float, dict]:
+def _keeps_framing(v) -> bool:
+    """A fit a fixed camera gives two of its photos: not mirrored, turned by under 10 degrees, scale
+    within 1/FIXED_FRAMING-FIXED_FRAMING. Rotated, mirrored and cropped copies are not judged as
+    moments (at 8 px blocks their resampled thumbnails decorrelate in textured patches)."""
+    import math
+
+    if v.flipped or v.H is None or not 1 / FIXED_FRAMING <= v.cues.get("scale", 0) <= FIXED_FRAMING:
+        return False
+    return abs(math.degrees(math.atan2(v.H[1, 0], v.H[0, 0]))) < 10
+
+
+def copy_score(v, thumb_a, thumb_b, local_a, local_b, colours=None) -> tuple[float, dict]:
     """Copy-scale score of a Verification of (local_a, local_b) given both 128 px grey thumbnails
     (photometric.thumb), and its evidence. A geometric fit is confirmed only where
     the aligned pixels agree: different photos in one social-media frame, or of one facade from nearly
     the same spot, fit a homography (0.5-0.98 verification) but agree in only 52-76 % of the blocks;
-    copies, even recoloured, captioned or screenshotted, in 88-100 % (near_duplicate)."""
-    from lookalike.search.photometric import agreement
+    copies, even recoloured, captioned or screenshotted, in 88-100 % (near_duplicate).
+
+    colours: a function giving both 256 px colour thumbnails (photometric.colour_thumb), asked only
+    when the aligned thumbnails disagree in one connected patch: if what changed there is not a
+    graphic (another person, a subject that moved in front of a fixed camera), the pair is the same
+    scene at another moment, relation "same-scene", scored below the copy threshold."""
+    from lookalike.search.photometric import agreement, changed_region, graphic_change
 
     s = verified_copy_score(v.score)
     det = {"inliers": v.inliers, "verification": round(v.score, 3)}
     if s >= 0.8 * MIN_AGREEMENT and v.H is not None and thumb_a is not None and thumb_b is not None:
-        ag = agreement(thumb_a, thumb_b, v.H, (local_a.width, local_a.height), (local_b.width, local_b.height))
+        sizes = (local_a.width, local_a.height), (local_b.width, local_b.height)
+        ag = agreement(thumb_a, thumb_b, v.H, *sizes)
         det["agreement"] = round(ag, 3)
         if ag < MIN_AGREEMENT:
             s = min(s, 0.8 * ag)
+        elif s >= 0.8 and colours is not None and _keeps_framing(v):
+            patch = changed_region(thumb_a, thumb_b, v.H, *sizes)
+            pair = colours() if patch >= MOMENT_PATCH else None
+            if pair is not None:
+                graphic = graphic_change(pair[0], pair[1], v.H, *sizes)
+                det.update(changed_patch=round(patch, 3), graphic=round(graphic, 3))
+                if graphic < MAX_GRAPHIC:
+                    s = min(s, SAME_SCENE)
+                    det["relation"] = "same-scene"
     return s, det
 
 
@@ -125,7 +155,7 @@ class CopyMode(HashMode):
     screenshots, heavy overlays): CNN neighbours, also of the pictures rotated by 45-degree steps, are
     confirmed geometrically with SIFT + RANSAC."""
 
-    name, features, threshold = "copy", ("phash8", "pdq8", "cnn", "cnnrot"), 0.8
+    name, features, threshold = "copy", ("phash8", "pdq8", "cnn", "cnnrot", "regions"), 0.8
     neighbours = 20  # CNN candidates per image (a photo with 10 easy copies still gets its hard ones)
     rotated_neighbours = 5  # CNN candidates per rotated view of an image
     min_cosine = 0.55  # below this, CNN candidates are not worth verifying
@@ -149,13 +179,29 @@ class CopyMode(HashMode):
             compute_for(index.catalog, missing, list(need))
         local = index.feature_values(ids, "local")
         thumbs = index.feature_values(ids, "thumb")
-        for i, (lf, th) in (extra or {}).items():
+        for i, (lf, th, *_) in (extra or {}).items():
             local[i], thumbs[i] = lf, th
-        out = {}
+        # colour thumbnails only for pairs whose aligned pixels disagree in one patch: asked for in
+        # one batch after the first pass (one decoding pass), then those pairs are scored again
+        pending: list = []
+        out, fits = {}, {}
         for a, b in pairs:
             if a in local and b in local and not (joined and joined.same(a, b)):
                 v = verify(local[a], local[b])
-                out[(a, b)] = copy_score(v, thumbs.get(a), thumbs.get(b), local[a], local[b])
+                asked: list = []
+                out[(a, b)] = copy_score(v, thumbs.get(a), thumbs.get(b), local[a], local[b],
+                                         lambda: asked.append(1))
+                if asked:
+                    pending.append((a, b))
+                    fits[(a, b)] = v
+                elif joined and out[(a, b)][0] >= self.threshold:
+                    joined.join(a, b)
+        if pending:
+            colour = {i: e[2] for i, e in (extra or {}).items() if len(e) > 2}
+            colour.update(index.feature_values(sorted({i for p in pending for i in p} - set(colour)), "cthumb"))
+            for a, b in pending:
+                out[(a, b)] = copy_score(fits[(a, b)], thumbs.get(a), thumbs.get(b), local[a], local[b],
+                                         lambda a=a, b=b: (colour[a], colour[b]) if a in colour and b in colour else None)
                 if joined and out[(a, b)][0] >= self.threshold:
                     joined.join(a, b)
         return out, local
@@ -169,6 +215,36 @@ class CopyMode(HashMode):
         if stored is None:
             stored = ex.net.embed_rotated([q.rgb], ex.angles)[0]
         return np.concatenate([np.asarray(stored, np.float32).reshape(-1, back.shape[1]), back])
+
+    def _query_regions(self, index, q: Query) -> dict:
+        """Region matches of a query: its own picture regions against indexed images, and its whole
+        image against indexed regions -> {(owner, other): (score, details)}, the query as id -1."""
+        from lookalike.features import registry as reg
+        from lookalike.features.local import extract_local
+        from lookalike.search import regions as R
+        from lookalike.search.photometric import thumb
+
+        blob = q.features.get("regions")
+        own = {-1: reg.get("regions").decode(blob)} if blob is not None else {}
+        cands = R.candidates(index, own, {-1: q.features["cnn"]}, self.min_cosine)
+        if not cands:
+            return {}
+        qloc = q.features.get("local")
+        return R.verify_regions(index, cands, own, {-1: (qloc if qloc is not None else extract_local(q.rgb),
+                                                          thumb(q.rgb))})
+
+    def _file_regions(self, index, fids: list[int], joined: "_Groups | None" = None) -> dict:
+        """Region matches of indexed files, as pairs() finds them: their picture regions against whole
+        images and their whole images against regions -> {(owner, other): (score, details)}."""
+        from lookalike.search import regions as R
+
+        table = R.region_table(index)
+        own = {f: table.regions[f] for f in fids if f in table.regions}
+        cnn = index.feature_values(fids, "cnn")
+        cands = R.candidates(index, own, cnn, self.min_cosine)
+        if joined is not None:
+            cands = [c for c in cands if not joined.same(c[0], c[1])]
+        return R.verify_regions(index, cands, own)
 
     def search(self, index, q, k, min_score):
         hits = {h[0]: h for h in super().search(index, q, k, min_score)}
@@ -190,10 +266,16 @@ class CopyMode(HashMode):
             qloc = q.features.get("local")
             if qloc is None:
                 qloc = extract_local(q.rgb)
-            scored, _ = self._verify(index, [(-1, c) for c in cands], {-1: (qloc, thumb(q.rgb))})
+            from lookalike.search.photometric import colour_thumb
+
+            scored, _ = self._verify(index, [(-1, c) for c in cands], {-1: (qloc, thumb(q.rgb), colour_thumb(q.rgb))})
             for (a, b), (s, det) in scored.items():
                 if s >= min_score and (b not in hits or s > hits[b][1]):
                     hits[b] = (b, s, "sift", det)
+        for (a, b), (s, det) in self._query_regions(index, q).items():
+            other = b if a == -1 else a
+            if s >= min_score and (other not in hits or s > hits[other][1]):
+                hits[other] = (other, s, "region", det)
         self._expand(index, hits)
         return sorted(hits.values(), key=lambda h: -h[1])
 
@@ -248,6 +330,10 @@ class CopyMode(HashMode):
                     joined.join(f, c)
             more, _ = self._verify(index, sorted(set(todo) - set(verified)), joined=joined)
             verified.update(more)
+            for (a, b), sd in self._file_regions(index, frontier, joined).items():
+                f, c = (a, b) if a in set(frontier) else (b, a)
+                if f in hits and not joined.same(-1, c) and sd[0] > verified.get((f, c), (-1.0,))[0]:
+                    verified[(f, c)] = sd
             frontier = []
             for (f, c), (s_, det) in verified.items():
                 if s_ < self.threshold:
@@ -318,6 +404,14 @@ class CopyMode(HashMode):
                 found[(a, b)] = (a, b, s, f"{old[3]}+sift", {**old[4], **det})
             elif s >= threshold and (old is None or s > old[2]):
                 found[(a, b)] = (a, b, s, "sift", det)
+        from lookalike.search import regions as R
+
+        table = R.region_table(index)
+        for (a, b), (s, det) in R.verify_regions(
+                index, R.candidates(index, table.regions, {}, self.min_cosine), table.regions).items():
+            key = (min(a, b), max(a, b))
+            if s >= threshold and (key not in found or s > found[key][2]):
+                found[key] = (*key, s, "region", det)
         direct = [h for h in _best_per_pair(list(found.values())) if h[2] >= threshold]
         # copies of copies only through confident links: a low threshold adds weaker direct pairs,
         # never chains of them (one weak false link would join two whole groups)

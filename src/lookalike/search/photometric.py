@@ -57,3 +57,78 @@ def agreement(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a: tuple[int, 
             total += 1
             good += float(np.corrcoef(p, q)[0, 1]) > 0.5
     return good / total if total else 0.0
+
+
+def _aligned(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a, size_b) -> tuple[np.ndarray, np.ndarray]:
+    """ta warped onto tb's frame by H (given in working pixels), and where it lands."""
+    sa = np.diag([ta.shape[1] / size_a[0], ta.shape[0] / size_a[1], 1.0])
+    sb = np.diag([tb.shape[1] / size_b[0], tb.shape[0] / size_b[1], 1.0])
+    Ht = sb @ H @ np.linalg.inv(sa)
+    hb, wb = tb.shape[:2]
+    warped = cv2.warpPerspective(ta, Ht, (wb, hb), flags=cv2.INTER_LINEAR)
+    valid = cv2.warpPerspective(np.ones(ta.shape[:2], np.uint8), Ht, (wb, hb), flags=cv2.INTER_NEAREST) > 0
+    return warped, valid
+
+
+def changed_region(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a, size_b, grid: int = 16) -> float:
+    """The largest connected patch of aligned blocks that disagree, as a share of the overlap's blocks
+    (grey thumbnails, after a global gain and offset): where a subject moved or another person stands.
+    Copies measured mostly < 0.03 (overlays and logos up to 0.09: see graphic_change)."""
+    warped, valid = _aligned(ta.astype(np.float32), tb, H, size_a, size_b)
+    b = tb.astype(np.float32)
+    if valid.sum() < 64:
+        return 0.0
+    gain, offset = np.polyfit(warped[valid], b[valid], 1)
+    m = valid.astype(np.float64)
+    p, q = (warped * gain + offset) * m, b * m
+    ys = np.linspace(0, b.shape[0], grid + 1).astype(int)
+    xs = np.linspace(0, b.shape[1], grid + 1).astype(int)
+
+    def block_sums(x):  # sums over the grid's blocks from an integral image, all blocks at once
+        ii = cv2.integral(np.ascontiguousarray(x, np.float64))
+        return ii[ys[1:]][:, xs[1:]] - ii[ys[:-1]][:, xs[1:]] - ii[ys[1:]][:, xs[:-1]] + ii[ys[:-1]][:, xs[:-1]]
+
+    n = block_sums(m)
+    area = np.outer(np.diff(ys), np.diff(xs))
+    seen = n >= 0.6 * area
+    k = np.maximum(n, 1)
+    mp, mq = block_sums(p) / k, block_sums(q) / k
+    vp = np.maximum(block_sums(p * p) / k - mp ** 2, 0)
+    vq = np.maximum(block_sums(q * q) / k - mq ** 2, 0)
+    cov = block_sums(p * q) / k - mp * mq
+    diff = block_sums(np.abs(p - q)) / k
+    flat = (vp < 16) & (vq < 16)
+    corr = cov / np.sqrt(np.maximum(vp * vq, 1e-9))
+    bad = seen & np.where(flat, diff > 20, (corr < 0.5) & (diff > 10))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(bad.astype(np.uint8), connectivity=4)
+    return max((int(stats[i][4]) for i in range(1, count)), default=0) / max(int(seen.sum()), 1)
+
+
+def colour_thumb(rgb: np.ndarray, side: int = 256) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    s = min(1.0, side / max(h, w))
+    return cv2.resize(rgb, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
+def _concentration(px: np.ndarray) -> float:
+    """Share of pixels in the 4 most frequent colours (32 levels a channel): high for a logo or text."""
+    if len(px) < 20:
+        return 1.0
+    q = px.astype(np.int32) // 32
+    counts = np.bincount(q[:, 0] * 64 + q[:, 1] * 8 + q[:, 2], minlength=512)
+    return float(np.sort(counts)[-4:].sum()) / len(px)
+
+
+def graphic_change(ca: np.ndarray, cb: np.ndarray, H: np.ndarray, size_a, size_b) -> float:
+    """How graphic the pixels that changed between two aligned colour thumbnails are, on the more
+    graphic side: a pasted logo, caption or sticker is a few flat colours (dev overlays 0.64-0.88), another
+    moment of a real scene (a person moved, another person) is not (0.41-0.59 on one side and the other)."""
+    warped, valid = _aligned(ca, cb, H, size_a, size_b)
+    gw = cv2.cvtColor(warped, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gb = cv2.cvtColor(cb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    if valid.sum() < 64:
+        return 1.0
+    gain, offset = np.polyfit(gw[valid], gb[valid], 1)
+    changed = ((np.abs(gw * gain + offset - gb) > 30) & valid).astype(np.uint8)
+    changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
+    return max(_concentration(warped[changed]), _concentration(cb[changed]))
