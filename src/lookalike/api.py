@@ -11,9 +11,10 @@
 from __future__ import annotations
 
 import os
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
-from typing import Callable, Iterable, Sequence
+from threadpoolctl import threadpool_limits
 
 from lookalike import config
 from lookalike.errors import BadInput, IndexMissing
@@ -25,6 +26,11 @@ from lookalike.search.results import DedupResult, Match, Pair, QueryResult
 from lookalike.store.catalog import VERDICTS, Catalog
 
 Progress = Callable[[str], Callable[[int, int], None]] | None
+
+# Parallelism is worker processes. numpy's BLAS threads only spin on the engine's many small products
+# (SIFT descriptor matching: copy dedup of near_duplicate took 263 s of CPU with 2 BLAS threads on a
+# busy machine, 97 s with one, same pairs), so the engine's process runs BLAS on one thread.
+threadpool_limits(1, user_api="blas")
 
 # Features computed by a plain `index` run: cheap hashes always; deep features join as modes need them.
 DEFAULT_FEATURES = ["ahash", "dhash", "whash", "phash8", "pdq8", "colorhist", "fingerprint"]

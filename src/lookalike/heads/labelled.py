@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.heads.pairs import HEAD_FILE, PairHead, calibration
+from lookalike.store.catalog import normalise
 
 
 @dataclass
@@ -54,7 +55,7 @@ def read_pairs(path: str | Path) -> LabelledPairs:
         if not a or not b or missing:
             out.problems.append(f"{path.name} line {n}: no such file {', '.join(missing) or repr(a or b)}")
             continue
-        out.rows.append((str(Path(pa).resolve()), str(Path(pb).resolve()), int(same)))
+        out.rows.append((normalise(pa), normalise(pb), int(same)))  # the index's keys
     return out
 
 
@@ -133,7 +134,7 @@ def train_labelled(index, pairs_csv: str | Path, *, epochs: int = 100, seed: int
     paths = sorted({p for a, b, _ in lp.rows for p in (a, b)})
     if paths:
         index.add(paths, features=list(BACKGROUND_FEATURES), defaults=False)
-    ids = index.catalog.ids_by_path()
+    ids = index.catalog.ids_by_key()  # rows hold keys: a file first indexed under another spelling is found
     vals = index.feature_values([ids[p] for p in paths if p in ids], "bg_cnn")
     row_of = {p: n for n, p in enumerate(p for p in paths if p in ids and ids[p] in vals)}
     keep = []

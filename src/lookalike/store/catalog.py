@@ -210,6 +210,9 @@ class Catalog:
     def ids_by_path(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT path, id FROM files WHERE status='ok'"))
 
+    def ids_by_key(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT key, id FROM files WHERE status='ok'"))
+
     def errors(self) -> list[tuple[str, str]]:
         return list(self.db.execute("SELECT path, reason FROM files WHERE status='error' ORDER BY path"))
 
