@@ -224,8 +224,10 @@ class CopyMode(HashMode):
         from lookalike.search import regions as R
         from lookalike.search.photometric import thumb
 
-        blob = q.features.get("regions")
-        own = {-1: reg.get("regions").decode(blob)} if blob is not None else {}
+        value = q.features.get("regions")  # the computed blob, or regions decoded from the catalog
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            value = reg.get("regions").decode(bytes(value))
+        own = {-1: value} if value is not None else {}
         cands = R.candidates(index, own, {-1: q.features["cnn"]}, self.min_cosine)
         if not cands:
             return {}
