@@ -17,6 +17,8 @@ from PIL import Image
 
 from lookalike.imageio import decode_bytes
 from lookalike.imageio import documents as D
+from lookalike.imageio.documents import vectors as V
+from lookalike.imageio.documents.common import _no_converter_reason
 from lookalike.imageio.documents import Limits, extract_pictures, iter_documents
 from lookalike.reports.xlsx import write_xlsx_report
 
@@ -122,10 +124,10 @@ def test_vector_pictures_render(data_dir):
 
 
 def test_vector_without_converter(tmp_path, monkeypatch):
-    monkeypatch.setattr(D, "vector_converter", lambda: None)
+    monkeypatch.setattr(V, "vector_converter", lambda: None)
     emf = b"\x01\x00\x00\x00" + b"\x00" * 36 + b" EMF" + b"\x00" * 60
     res = extract_pictures(_docx(tmp_path / "v.docx", {"word/media/image2.emf": emf}))
-    assert ("word/media/image2.emf", D._no_converter_reason("emf")) in res.skipped
+    assert ("word/media/image2.emf", _no_converter_reason("emf")) in res.skipped
     assert res.digests["word/media/image2.emf"] and res.vectors["word/media/image2.emf"] == emf
 
 
@@ -201,9 +203,9 @@ def test_convert_vectors_renders_each_picture_once_in_batches(tmp_path, monkeypa
         for src in inputs:
             Image.new("RGB", (30, 20), (0, 0, 200)).save(out_dir / f"{src.stem}.png")
 
-    monkeypatch.setattr(D, "vector_converter", lambda: "soffice")
-    monkeypatch.setattr(D, "_run_converter", fake_converter)
-    monkeypatch.setattr(D, "VECTOR_BATCH", 2)
+    monkeypatch.setattr(V, "vector_converter", lambda: "soffice")
+    monkeypatch.setattr(V, "_run_converter", fake_converter)
+    monkeypatch.setattr(V, "VECTOR_BATCH", 2)
     parts = {f"word/media/image{i}.emf": emf + bytes([i % 3]) for i in range(2, 8)}  # 3 distinct pictures
     results = [extract_pictures(_docx(tmp_path / f"{n}.docx", parts), convert=False) for n in range(3)]
     D.convert_vectors(results)

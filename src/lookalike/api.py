@@ -187,7 +187,9 @@ class Index:
 
     @staticmethod
     def compute(img: Decoded, features: Sequence[str]) -> dict:
-        return {n: registry.get(n).compute(img) for n in features}
+        """Features of a query image in the form `feature_values` gives them (blob kinds decoded), so
+        a mode reads a query's features one way whether they were computed now or stored."""
+        return {n: registry.get(n).value(img) for n in features}
 
     def dedup(self, *, mode: str = "copy", threshold: float | None = None, keep: str = "best",
               include_decided: bool = False) -> DedupResult:

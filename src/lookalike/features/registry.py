@@ -33,6 +33,11 @@ class Extractor:
     def compute(self, img: Decoded) -> np.ndarray | bytes:
         raise NotImplementedError
 
+    def value(self, img: Decoded):
+        """compute() in the form decode() gives a stored row (the same object for array kinds)."""
+        out = self.compute(img)
+        return self.decode(bytes(out)) if self.kind == "blob" and isinstance(out, (bytes, bytearray)) else out
+
     def compute_batch(self, imgs: list[Decoded]) -> list[np.ndarray | bytes]:
         return [self.compute(im) for im in imgs]
 

@@ -149,7 +149,7 @@ class BackgroundMode(Mode):
     # -- Mode API ---------------------------------------------------------------------------------
 
     def _query_values(self, q: Query) -> dict:
-        return {n: (registry.get(n).decode(v) if isinstance(v, (bytes, bytearray)) else v) for n, v in q.features.items()}
+        return q.features
 
     def _head_cosines(self, index, head, q: np.ndarray, ids: list[int]) -> dict[int, float]:
         """The pair head's cosine of the query vector with each of `ids`, on the raw cosine scale."""

@@ -32,7 +32,7 @@ class FaceMode(Mode):
 
     def search(self, index, q: Query, k: int, min_score: float) -> list[Hit]:
         ids, nums, X = self._faces(index)
-        mine = registry.get("faces").decode(q.features["faces"])
+        mine = q.features["faces"]
         if not mine or not len(ids):
             return []
         S = np.clip(np.stack([f.embedding for f in mine]) @ X.T, 0.0, 1.0)  # (query faces, indexed faces)

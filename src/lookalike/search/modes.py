@@ -219,14 +219,11 @@ class CopyMode(HashMode):
     def _query_regions(self, index, q: Query) -> dict:
         """Region matches of a query: its own picture regions against indexed images, and its whole
         image against indexed regions -> {(owner, other): (score, details)}, the query as id -1."""
-        from lookalike.features import registry as reg
         from lookalike.features.local import extract_local
         from lookalike.search import regions as R
         from lookalike.search.photometric import thumb
 
-        value = q.features.get("regions")  # the computed blob, or regions decoded from the catalog
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            value = reg.get("regions").decode(bytes(value))
+        value = q.features.get("regions")
         own = {-1: value} if value is not None else {}
         cands = R.candidates(index, own, {-1: q.features["cnn"]}, self.min_cosine)
         if not cands:
