@@ -13,7 +13,8 @@ What is clustered, per `by` (defaults in BY, measured on ../shared/data, see eva
   background keypoints, every pair scored >= 0.3); background.py: core groups (components at 0.65 split
   by average linkage, link 0.6), then lone photos attached by support (2+ pairs), never one weak pair.
 - "face": one item per detected face (largest first); edges = kNN cosine of the face embeddings
-  (k 20, threshold 0.9), refinement with context similarity (floor 0.89, link 0.72).
+  (k 20, threshold 0.9), refinement with context similarity (floor 0.89, link 0.72); a cluster of 2 (3)
+  faces needs cosine 0.94 (mean 0.93), else it splits (stray photos of two people, refine.py).
 
 Online (`assign_new`, called by `index` for new files): each new item joins the cluster of its top-k
 stored neighbours when at least `min_count` of them are above `online_threshold` (online.py): face and
