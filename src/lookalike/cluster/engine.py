@@ -13,7 +13,8 @@ What is clustered, per `by` (defaults in BY, measured on ../shared/data, see eva
   background keypoints, every pair scored >= 0.3); background.py: core groups (components at 0.65 split
   by average linkage, link 0.6), then lone photos attached by support (2+ pairs), never one weak pair.
 - "face": one item per detected face (largest first); edges = kNN cosine of the face embeddings
-  (k 20, threshold 0.9), refinement with context similarity (floor 0.89, link 0.72).
+  (k 20, threshold 0.9), refinement with context similarity (floor 0.89, link 0.72); a cluster of 2 (3)
+  faces needs cosine 0.94 (mean 0.93), else it splits (stray photos of two people, refine.py).
 
 Online (`assign_new`, called by `index` for new files): each new item joins the cluster of its top-k
 stored neighbours when at least `min_count` of them are above `online_threshold` (online.py): face and
@@ -33,7 +34,7 @@ import numpy as np
 
 from lookalike.cluster import graph as G
 from lookalike.cluster.background import DEFAULTS as BACKGROUND, add_by_search, cluster_background, mode_edges
-from lookalike.cluster.refine import Refined, context_graph, refine
+from lookalike.cluster.refine import Refined, context_graph, refine, split_loose_small
 
 BY: dict[str, dict] = {
     "image": dict(threshold=0.8, k=10, refiner="none", link_threshold=0.0, floor=None, vectors="cnn", pair_floor=0.8,
@@ -43,8 +44,10 @@ BY: dict[str, dict] = {
                        online_threshold=0.65, online_k=10, min_count=1, merge_count=0),
     # floor 0.89 (was 0.85): in a small set (~13 people) a face's 20 neighbours hold other people above
     # 0.85, their context made look-alikes one person (bench_face_clusters.py: P 0.87 -> 0.99 held out)
+    # small_min_cosine: a cluster of 2 (3) faces needs mean cosine 0.94 (0.93), see refine.split_loose_small
     "face": dict(threshold=0.9, k=20, refiner="default", link_threshold=0.72, floor=0.89, vectors=None,
-                 online_threshold=0.94, online_k=10, min_count=1, merge_count=3),
+                 small_min_cosine={2: 0.94, 3: 0.93}, online_threshold=0.94, online_k=10, min_count=1,
+                 merge_count=3),
 }
 
 SCHEMA = """
@@ -105,10 +108,11 @@ def check_by(by: str) -> dict:
 
 def cluster_vectors(X, *, threshold: float, k: int = 20, refiner: str = "default", link_threshold: float = 0.75,
                     floor: float | None = None, attributes=None, attr_weight: float = 0.0,
-                    gcn_weights=None, sources=None) -> Refined:
+                    gcn_weights=None, sources=None, small_min_cosine: dict[int, float] | None = None) -> Refined:
     """Cluster L2-normalised vectors: kNN first clusters at `threshold`, then the refiner.
 
     floor: if set, the refiners also use the context similarity of the kNN graph (refine.py).
+    small_min_cosine: {size: bar}: refined clusters of that size below the bar split (split_loose_small).
     sources: per vector, its file: vectors of one file (faces of one photo) never share a cluster."""
     X = G.check_vectors(X)
     if len(X) == 0:
@@ -116,8 +120,11 @@ def cluster_vectors(X, *, threshold: float, k: int = 20, refiner: str = "default
     sims, nbrs = G.knn(X, k)
     first = G.components(G.edges_from_knn(sims, nbrs, threshold=threshold))
     context = context_graph(sims, nbrs, floor=floor) if floor is not None and refiner != "none" else None
-    return _refine(X, first, refiner, link_threshold=link_threshold, context=context, attributes=attributes,
-                   attr_weight=attr_weight, gcn_weights=gcn_weights, sources=sources)
+    res = _refine(X, first, refiner, link_threshold=link_threshold, context=context, attributes=attributes,
+                  attr_weight=attr_weight, gcn_weights=gcn_weights, sources=sources)
+    if small_min_cosine and refiner != "none":
+        res = split_loose_small(X, res, small_min_cosine)
+    return res
 
 
 def cluster_edges(edges: G.Edges, *, threshold: float, refiner: str = "none", link_threshold: float = 0.6,
@@ -207,7 +214,7 @@ def cluster_index(index, *, by: str = "image", threshold: float | None = None, r
         items = gather(index, by)
         res = cluster_vectors(items.X, threshold=t, k=conf["k"], refiner=refiner,
                               link_threshold=conf["link_threshold"], floor=conf["floor"], gcn_weights=gcn_weights,
-                              sources=[i for i, _ in items.keys])
+                              sources=[i for i, _ in items.keys], small_min_cosine=conf["small_min_cosine"])
     else:
         index.ensure(get_mode("copy" if by == "image" else "background").features)
         items = gather(index, by)

@@ -17,6 +17,12 @@ members, small), where an exact method is affordable:
 4. members whose confidence is below `min_confidence` move to the sub-cluster they are most similar
    to on average if that one accepts them, otherwise they become singletons.
 
+Small clusters must be tighter (`split_loose_small`, faces): a cluster of two or three faces is only
+as sure as its one or three pairs, while a larger one averages many. In a small album most such clusters
+are stray photos of two people (a profile, a blurred shot) that found each other at cosine 0.90-0.94,
+so a pair needs cosine >= 0.94 and a triple a mean >= 0.93 (bench_face_clusters.py, tuning half: pairs
+below 0.95 were another person's 4 times in 5), else it splits.
+
 Cannot-link (`sources`): items from one source (two faces of one photo) are never one person. Their
 pair gets a distance no average can absorb (CANNOT), so average linkage never merges two groups
 holding such a pair and no member moves into a group holding its sibling; first clusters too small
@@ -197,3 +203,27 @@ def refine(X, labels, *, link_threshold: float, min_confidence: float = 0.5, mar
         return sub, c
 
     return refine_each(labels, one, max_size=max_size, sources=sources)
+
+
+def split_loose_small(X: np.ndarray, refined: Refined, min_mean: dict[int, float]) -> Refined:
+    """Split clusters of m members (m a key of min_mean, e.g. {2: 0.94, 3: 0.93}) whose mean pairwise
+    cosine is below min_mean[m]: a triple keeps its best pair if that pair passes the pair bar (m = 2),
+    the others become singletons (confidence 1, as every singleton)."""
+    labels, conf = refined.labels.copy(), refined.confidence.copy()
+    next_label = int(labels.max()) + 1 if len(labels) else 0
+    for g in groups(labels):
+        bar = min_mean.get(len(g))
+        if bar is None:
+            continue
+        S = X[g] @ X[g].T
+        iu = np.triu_indices(len(g), 1)
+        if S[iu].mean() >= bar:
+            continue
+        best = int(np.argmax(S[iu]))
+        a, b = iu[0][best], iu[1][best]
+        keep = {a, b} if len(g) > 2 and S[a, b] >= min_mean.get(2, np.inf) else {0}
+        for x in range(len(g)):
+            if x not in keep:
+                labels[g[x]], conf[g[x]] = next_label, 1.0
+                next_label += 1
+    return Refined(relabel(labels), conf)

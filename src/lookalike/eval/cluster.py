@@ -100,7 +100,7 @@ def _methods(X, *, conf, threshold, cw_threshold, dbscan_threshold, true_k, trut
     if edges_fn is None:
         timed("engine", lambda: cluster_vectors(X, threshold=threshold, k=conf["k"], refiner="default",
                                                 link_threshold=conf["link_threshold"], floor=conf["floor"],
-                                                sources=sources).labels)
+                                                sources=sources, small_min_cosine=conf.get("small_min_cosine")).labels)
         timed("first clusters", lambda: cluster_vectors(X, threshold=threshold, k=conf["k"], refiner="none").labels)
         if gcn:
             timed("gcn (2-fold cv)", lambda: _gcn_cv(X, truth_labels, threshold, conf))
