@@ -128,3 +128,42 @@ def test_dedup_similar_pairs_agree_with_search(places):
             for a, b in ((p.a, p.b), (p.b, p.a)):
                 found = [m.path for m in idx.search([a], mode="similar", k=30)[0].results]
                 assert b in found
+
+
+def test_dark_photos_are_told_from_lit_ones(data_dir):
+    """Night versions of retrieval photos are often dark (a bright sky or many lamps keep some above the
+    line), the photos themselves and their thermal, season and viewpoint versions never: only night
+    queries switch to their grey descriptor (the 130 tuning queries: 18 of 26 night shots, nothing else;
+    here 4 of 9)."""
+    from lookalike.search.similar import is_dark
+
+    ds = read_retrieval(data_dir / "retrieval")
+    dark_nights = []
+    for i, k in enumerate(sorted(ds.queries)[::3]):
+        img = load_file(ds.files[k]).rgb
+        assert not is_dark(img), k
+        dark_nights.append(is_dark(conditions.make(img, "night", i)))
+        for c in ("thermal", "season", "viewpoint"):
+            assert not is_dark(conditions.make(img, c, i)), (k, c)
+    assert sum(dark_nights) >= 3, dark_nights
+    assert is_dark(np.zeros((5, 7, 3), np.uint8)) and not is_dark(np.full((3, 3, 3), 200, np.uint8))
+
+
+def test_dark_query_and_dedup_agree(places):
+    """A night shot in the index: every pair dedup reports for it, search of the night shot finds, and
+    its search scores are never below the mean cosine dedup uses."""
+    from lookalike.api import Index
+
+    root, chosen, _ = places
+    f, own, others = _queries(places, "night")[0]
+    with Index.open(root / "idx") as idx:
+        idx.add([f], workers=1)
+        try:
+            pairs = [p for p in idx.dedup(mode="similar", threshold=0.5).pairs if f in (p.a, p.b)]
+            assert pairs, "the night shot pairs with its own photo at 0.5"
+            found = {m.path: m.score for m in idx.search([f], mode="similar", k=30, min_score=0.0)[0].results}
+            for p in pairs:
+                other = p.b if p.a == f else p.a
+                assert other in found and found[other] >= p.score - 1e-4, (other, p.score, found.get(other))
+        finally:
+            idx.remove([f])

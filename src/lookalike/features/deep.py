@@ -56,8 +56,10 @@ class CnnGlobalGrey(Extractor):
     name = "cnn2grey"
 
     def __init__(self):
+        from lookalike.features.cnn import GREY_SIDE
+
         self.net = registry.get("cnn2").net  # one ONNX session per process
-        self.version = f"{self.net.name}/clahe-grey/v{self.net.version}"
+        self.version = f"{self.net.name}/clahe-grey{GREY_SIDE}/v{self.net.version}"
 
     def compute(self, img: Decoded) -> np.ndarray:
         return self.compute_batch([img])[0]

@@ -10,17 +10,18 @@ from lookalike.search.modes import Mode, _best_per_pair
 class SimilarMode(Mode):
     """The same object or place, also at night, in another season or through a thermal camera: the
     mean cosine of two EfficientNet-Lite2 descriptors, of the colour image (cnn2) and of its equalised
-    grey luminance (cnn2grey: what survives a change of light and colour), after alpha query expansion,
-    re-ranked by geometric verification of the top hits (matches beyond chance lift a score, none
-    lower it)."""
+    grey luminance (cnn2grey: what survives a change of light and colour), re-ranked by geometric
+    verification of the top hits (matches beyond chance lift a score, none lower it). A dark query is
+    scored by its grey cosine where that is higher: its colours are those of the lamps, not the place."""
 
     name, features, threshold = "similar", ("cnn2", "cnn2grey"), 0.75
     parts = ("cnn2", "cnn2grey")  # descriptors whose cosines are averaged (one concatenated space)
+    light_invariant = "cnn2grey"  # the part a dark query trusts on its own
     rerank = 20  # top hits verified with SIFT
-    expand, alpha = 3, 3.0  # alpha query expansion: the query plus its top hits weighted by cosine^alpha
 
-    def _nearest(self, index, qparts: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates (ids) from each part's vector index, scored by the mean cosine over all parts."""
+    def _nearest(self, index, qparts: list[np.ndarray], n: int, *, dark: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates (ids) from each part's vector index, scored by the mean cosine over all parts (for a
+        dark query, the larger of that and the light-invariant part's cosine). Best first."""
         ids: set[int] = set()
         for name, v in zip(self.parts, qparts):
             _, found = index.vectors(name).search(v[None], n)
@@ -28,37 +29,22 @@ class SimilarMode(Mode):
         ids_ = sorted(ids)
         vals = [index.feature_values(ids_, name) for name in self.parts]
         ids_ = [i for i in ids_ if all(i in v for v in vals)]
-        cos = np.zeros(len(ids_), np.float32)
-        for v, qv in zip(vals, qparts):
+        cos = np.zeros((len(self.parts), len(ids_)), np.float32)
+        for row, v, qv in zip(cos, vals, qparts):
             if ids_:
-                cos += np.stack([np.asarray(v[i], np.float32) for i in ids_]) @ qv
-        return np.array(ids_, np.int64), cos / len(self.parts)
-
-    def _scores(self, index, qparts: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Mean cosines of the nearest files after alpha query expansion (Radenovic et al.): a query
-        seen in one light or from one side borrows the look of its nearest neighbours (dev retrieval
-        mAP 0.850 -> 0.862 with the colour descriptor alone). Best first."""
-        ids, cos = self._nearest(index, qparts, max(n, self.expand + 1))
-        if self.expand and len(ids):
-            order = [j for j in np.argsort(-cos) if cos[j] < 0.9999][: self.expand]
-            top = [int(ids[j]) for j in order]
-            expanded = []
-            for name, qv in zip(self.parts, qparts):
-                vecs = index.feature_values(top, name)
-                e = qv.astype(np.float32).copy()
-                for j, i in zip(order, top):
-                    e += max(float(cos[j]), 0.0) ** self.alpha * np.asarray(vecs[i], np.float32)
-                expanded.append(e / max(float(np.linalg.norm(e)), 1e-12))
-            ids, cos = self._nearest(index, expanded, n)
-        order = np.argsort(-cos, kind="stable")[:n]
-        return ids[order], cos[order]
+                row[:] = np.stack([np.asarray(v[i], np.float32) for i in ids_]) @ qv
+        score = cos.mean(axis=0)
+        if dark and self.light_invariant in self.parts:
+            score = np.maximum(score, cos[self.parts.index(self.light_invariant)])
+        order = np.argsort(-score, kind="stable")[:n]
+        return np.array(ids_, np.int64)[order], score[order]
 
     def search(self, index, q, k, min_score):
         from lookalike.features.local import extract_local
         from lookalike.search.verify import verify
 
         qparts = [np.asarray(q.features[name], np.float32) for name in self.parts]
-        ids, sims = self._scores(index, qparts, max(k, self.rerank))
+        ids, sims = self._nearest(index, qparts, max(k, self.rerank), dark=is_dark(q.rgb))
         hits = [(int(i), float(s_)) for s_, i in zip(sims, ids)]
         top = [i for i, _ in hits[: self.rerank]]
         local = index.feature_values(top, "local")
@@ -75,7 +61,8 @@ class SimilarMode(Mode):
         return sorted(out, key=lambda h: -h[1])
 
     def pairs(self, index, threshold):
-        """Each file's nearest neighbours in every part's index, scored by the mean cosine."""
+        """Each file's nearest neighbours in every part's index, scored by the mean cosine (never more
+        than search() scores the pair: every pair found here, search of either file finds)."""
         cands: set[tuple[int, int]] = set()
         for name in self.parts:
             vx = index.vectors(name)
@@ -91,6 +78,20 @@ class SimilarMode(Mode):
                 if s_ >= threshold:
                     out.append((a, b, s_, "cnn", {"cosine": round(s_, 4)}))
         return _best_per_pair(out)
+
+
+DARK_MEDIAN = 0.15  # median luminance (0-1) below which a photo is dark: night, unlit rooms
+
+
+def is_dark(rgb: np.ndarray) -> bool:
+    """Is most of the photo dark? (median luminance on a 64 px thumbnail: cheap and noise-proof)"""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    s = min(1.0, 64 / max(h, w, 1))
+    small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small
+    return float(np.median(grey)) / 255.0 < DARK_MEDIAN
 
 
 CHANCE_INLIERS = 3  # RANSAC fits 4 matches with any homography: the first few inliers prove nothing
