@@ -17,34 +17,45 @@ import csv
 import json
 import sys
 
+import numpy as np
+
 from lookalike import config, parallel
 from lookalike.errors import BadInput
-from lookalike.features.filehash import SHORT_SIDE, file_hashes, hex_code
-from lookalike.imageio.load import decode_luma, read_bytes
+from lookalike.features.filehash import SHORT_SIDE, many_hashes
+from lookalike.imageio.quick import decode_luma, read_bytes
 
 COLUMNS = ("path", "ahash", "dhash", "phash", "whash", "pdq")
-CHUNK = 16
+CHUNK = 32  # files decoded, then hashed together (images of one shape share the matrix products)
 POOL_MIN_FILES = 48  # fewer files: one process (forking a pool of the lean hash process costs ~20 ms)
 
 
 def hash_file(path: str) -> dict:
     """Hex aHash, dHash, pHash, wHash (64-bit), PDQ (256-bit) and pdq_quality of one file; or a reason."""
-    row: dict = {"path": path}
+    return _hash_chunk([path])[0]
+
+
+def _luma(path: str) -> np.ndarray | str:
+    """The file's small luma image (`decode_luma`), or the reason it has none."""
     try:
-        h = file_hashes(decode_luma(read_bytes(path), min_side=SHORT_SIDE))
+        return decode_luma(read_bytes(path), min_side=SHORT_SIDE)
     except BadInput as e:
-        row["reason"] = str(e)
-        return row
+        return str(e)
     except Exception as e:  # a decoder bug must not stop the run
-        row["reason"] = f"unexpected error while decoding: {type(e).__name__}: {e}"[:300]
-        return row
-    row.update({k: hex_code(h[k]) for k in COLUMNS[1:]})
-    row["pdq_quality"] = h["pdq_quality"]
-    return row
+        return f"unexpected error while decoding: {type(e).__name__}: {e}"[:300]
 
 
 def _hash_chunk(paths: list[str]) -> list[dict]:
-    return [hash_file(p) for p in paths]
+    """Rows for a few files: each decoded alone, then all hashed together (`many_hashes`)."""
+    lumas = [_luma(p) for p in paths]
+    ok = [i for i, g in enumerate(lumas) if not isinstance(g, str)]
+    rows: list[dict] = [{"path": p} if i in ok else {"path": p, "reason": lumas[i]} for i, p in enumerate(paths)]
+    if ok:
+        packed, quality = many_hashes([lumas[i] for i in ok])
+        for i, bits, q in zip(ok, packed, quality):
+            code = bits.tobytes().hex()
+            rows[i].update(ahash=code[:16], dhash=code[16:32], phash=code[32:48], whash=code[48:64], pdq=code[64:],
+                           pdq_quality=q)
+    return rows
 
 
 def hash_files(paths: list[str], *, workers: int | None = None) -> list[dict]:

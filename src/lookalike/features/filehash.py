@@ -92,22 +92,73 @@ def pdq(gray: np.ndarray) -> tuple[np.ndarray, int]:
     return np.packbits(bits.astype(np.uint8)), int(quality)
 
 
+def pdq_bits_rgb(rgb: np.ndarray) -> tuple[np.ndarray, int]:
+    """PDQ's 256 bits (unpacked, pdqhash.compute's order) and quality of an RGB uint8 image. The 16x16
+    DCT comes from pdqhash (compute_float) and is thresholded here as the reference does (above the
+    median that Torben's method returns: the 128th smallest), without pdqhash's bit-by-bit unpacking
+    in Python."""
+    values, quality = pdqhash.compute_float(rgb)
+    return values > np.partition(values, 127)[127], int(quality)
+
+
+_SIZES = ((8, 8), (9, 8), (32, 32), (64, 64))  # (w, h): aHash, dHash, pHash, wHash and PDQ thumbnails
+
+
+@lru_cache(maxsize=256)
+def _thumbnail_weights(rows: int, cols: int) -> tuple[np.ndarray, tuple[np.ndarray, ...], tuple[int, ...]]:
+    """The four thumbnails' horizontal Lanczos weights side by side (one product for all four), their
+    vertical weights, and where each thumbnail's columns start."""
+    across = np.concatenate([_lanczos_weights(cols, w) for w, _ in _SIZES]).T.copy()
+    down = tuple(_lanczos_weights(rows, h) for _, h in _SIZES)
+    starts = tuple(np.cumsum([0] + [w for w, _ in _SIZES]).tolist())
+    return across, down, starts
+
+
 def file_hashes(gray: np.ndarray) -> dict[str, np.ndarray | int]:
     """aHash, dHash, pHash, wHash (64-bit, imagehash's definitions), PDQ (256-bit) and its quality,
-    from a luma image (HxW uint8) with a short side of 128 px or more (`decode_luma`). Each thumbnail
-    is a Lanczos shrink straight from that image, as imagehash shrinks from full size."""
-    small = gray
-    px = lanczos(small, 8, 8)
-    out: dict = {"ahash": np.packbits(px > px.mean())}
-    px = lanczos(small, 9, 8)
-    out["dhash"] = np.packbits(px[:, 1:] > px[:, :-1])
+    from a luma image (HxW uint8) with a short side of 64 px or more (`decode_luma`)."""
+    bits, quality = many_hashes([gray])
+    return {"ahash": bits[0, :8], "dhash": bits[0, 8:16], "phash": bits[0, 16:24], "whash": bits[0, 24:32],
+            "pdq": bits[0, 32:], "pdq_quality": quality[0]}
+
+
+def many_hashes(grays: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+    """`file_hashes` of many luma images at once: an (N, 64) uint8 array of packed bits per image (aHash,
+    dHash, pHash, wHash: 8 bytes each, then PDQ's 32) and PDQ's qualities. Images of one shape are
+    shrunk together (one matrix product per axis and thumbnail for all of them): per image, numpy's
+    call overhead was most of the cost. Each thumbnail is a Lanczos shrink straight from the luma
+    image, as imagehash shrinks from full size."""
+    packed = np.zeros((len(grays), 64), np.uint8)
+    quality = [0] * len(grays)
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, g in enumerate(grays):
+        by_shape.setdefault(g.shape, []).append(i)
     dct = _dct8()
-    low = dct @ lanczos(small, 32, 32).astype(np.float64) @ dct.T
-    out["phash"] = np.packbits(low > median(low))
-    px = lanczos(small, 64, 64)
-    out["whash"] = haar_ll8(px)
-    out["pdq"], out["pdq_quality"] = pdq(px)  # PDQ's own input is a 64x64 luma square
-    return out
+    for shape, idx in by_shape.items():
+        across_w, down, starts = _thumbnail_weights(*shape)
+        stack = np.stack([grays[i] for i in idx]).astype(np.float32)  # (n, H, W)
+        across = stack @ across_w
+        np.clip(np.rint(across, out=across), 0, 255, out=across)
+        a, d, p, w = (np.clip(np.rint(t, out=t), 0, 255, out=t)
+                      for t in (dw @ across[:, :, starts[k] : starts[k + 1]] for k, dw in enumerate(down)))
+        n = len(idx)
+        low = (dct @ p.astype(np.float64) @ dct.T).reshape(n, 64)
+        ll = w.reshape(n, 8, 8, 8, 8).mean(axis=(2, 4)).reshape(n, 64)  # wHash: see haar_ll8
+        squares = np.repeat(w.astype(np.uint8)[..., None], 3, axis=3)  # PDQ's RGB input, R = G = B
+        pdq = np.zeros((n, 256), bool)
+        for j in range(n):
+            pdq[j], quality[idx[j]] = pdq_bits_rgb(squares[j])
+        bits = np.concatenate([a.reshape(n, 64) > a.mean(axis=(1, 2)).reshape(n, 1),
+                               (d[:, :, 1:] > d[:, :, :-1]).reshape(n, 64),
+                               low > _medians(low), ll > _medians(ll), pdq], axis=1)
+        packed[idx] = np.packbits(bits, axis=1)
+    return packed, quality
+
+
+def _medians(rows: np.ndarray) -> np.ndarray:
+    """np.median of each row of 64 values (the mean of the middle two), as a column."""
+    mid = np.partition(rows, [31, 32], axis=1)
+    return ((mid[:, 31] + mid[:, 32]) / 2.0)[:, None]
 
 
 def hex_code(bits: np.ndarray) -> str:
