@@ -59,9 +59,10 @@ def _hash_chunk(paths: list[str]) -> list[dict]:
 def hash_files(paths: list[str], *, workers: int | None = None) -> list[dict]:
     """One dict per path, in order: hex ahash, dhash, phash, whash, pdq and pdq_quality; or reason."""
     paths = [str(p) for p in paths]
-    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
     if workers is None:
         workers = config.workers() if len(paths) >= POOL_MIN_FILES else 1
+    size = CHUNK if workers > 1 else 8 * CHUNK  # one process: larger batches share more matrix products
+    chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
     n = min(workers, len(chunks))
     return [r for res in parallel.imap(_hash_chunk, chunks, workers=n, on_crash=_crashed) for r in res]
 

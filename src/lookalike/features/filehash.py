@@ -13,6 +13,7 @@ start-up, and OpenCV alone takes longer to import than hashing a hundred files.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -54,9 +55,10 @@ def _lanczos_weights(src: int, dst: int) -> np.ndarray:
     j = np.floor(centre - 3.0 * stretch).astype(np.int64)[:, None] + np.arange(int(6.0 * stretch) + 2)[None, :]
     x = (j + 0.5 - centre[:, None]) / stretch
     px = np.pi * np.where(x == 0, 1e-9, x)
-    w = 3.0 * np.sin(px) * np.sin(px / 3.0) / (px * px) * ((np.abs(x) < 3.0) & (j >= 0) & (j < src))
+    inside = (j >= 0) & (j < src)  # a window's taps are distinct source pixels: each lands in its own cell
+    w = 3.0 * np.sin(px) * np.sin(px / 3.0) / (px * px) * ((np.abs(x) < 3.0) & inside)
     out = np.zeros((dst, src))
-    np.add.at(out, (np.repeat(np.arange(dst), j.shape[1]), np.clip(j, 0, src - 1).ravel()), w.ravel())
+    out[np.nonzero(inside)[0], j[inside]] = w[inside]
     return (out / out.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -126,11 +128,12 @@ def _bands(src: int, dsts: tuple[int, ...]) -> tuple[tuple[int, int, int, int, n
     blocks, start = [], 0
     for dst in dsts:
         w = _lanczos_weights(src, dst)
+        reach = 3.0 * max(src / dst, 1.0) + 1.0  # the kernel's half-width in source pixels, and a margin
         for o in range(0, dst, _BLOCK):
-            part = w[o : o + _BLOCK]
-            used = np.flatnonzero(part.any(axis=0))
-            lo, hi = int(used[0]), int(used[-1]) + 1
-            blocks.append((lo, hi, start + o, start + o + len(part), np.ascontiguousarray(part[:, lo:hi].T)))
+            top = min(o + _BLOCK, dst)
+            lo = max(0, math.floor(o * src / dst - reach))  # the block's windows: centres (o + 0.5) * scale ...
+            hi = min(src, math.ceil(top * src / dst + reach))
+            blocks.append((lo, hi, start + o, start + top, np.ascontiguousarray(w[o:top, lo:hi].T)))
         start += dst
     return tuple(blocks)
 
