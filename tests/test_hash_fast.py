@@ -121,22 +121,24 @@ def test_pdq_of_squares_equals_pdqhash():
         if kind == 0:
             squares.append(rng.integers(0, 256, (64, 64)).astype(np.float32))
         elif kind == 1:
-            squares.append(np.clip(np.cumsum(rng.integers(-3, 4, (64, 64)), axis=i % 2) + 128, 0, 255).astype(np.float32))
+            walk = np.cumsum(rng.integers(-3, 4, (64, 64)), axis=i % 2) + 128
+            squares.append(np.clip(walk, 0, 255).astype(np.float32))
         elif kind == 2:
             squares.append(np.full((64, 64), float(rng.integers(0, 256)), np.float32))
         else:
             squares.append((rng.integers(0, 2, (64, 64)) * 255).astype(np.float32))
     bits, quality = pdq_of_squares(np.stack(squares))
     for square, b, q in zip(squares, bits, quality):
-        ref_bits, ref_quality = pdqhash.compute(np.ascontiguousarray(np.repeat(square.astype(np.uint8)[:, :, None], 3, 2)))
+        rgb = np.ascontiguousarray(np.repeat(square.astype(np.uint8)[:, :, None], 3, axis=2))
+        ref_bits, ref_quality = pdqhash.compute(rgb)
         assert np.array_equal(b, ref_bits.astype(bool)) and q == ref_quality
 
 
 def test_hashes_do_not_depend_on_the_batch():
     """Images hashed together (same shapes share products) give what each gives alone."""
     photo = _photo(900, 700, seed=4)
-    grays = [quick.decode_luma(_jpeg(p), min_side=SHORT_SIDE) for p in
-             (photo, photo[:, ::-1], photo[::-1], photo[:600], photo[50:, 30:], np.ascontiguousarray(photo.transpose(1, 0, 2)))]
+    variants = (photo, photo[:, ::-1], photo[::-1], photo[:600], photo[50:, 30:], photo.transpose(1, 0, 2))
+    grays = [quick.decode_luma(_jpeg(np.ascontiguousarray(p)), min_side=SHORT_SIDE) for p in variants]
     together, quality = many_hashes(grays)
     for i, g in enumerate(grays):
         alone, q = many_hashes([g])

@@ -110,7 +110,8 @@ def pdq_of_squares(squares: np.ndarray) -> tuple[np.ndarray, list[int]]:
 
         rgb = np.ascontiguousarray(np.repeat(squares[j].astype(np.uint8)[:, :, None], 3, axis=2))
         bits[j] = pdqhash.compute(rgb)[0].astype(bool)
-    steps = np.concatenate([(a[:, :-1, :] - a[:, 1:, :]).reshape(n, -1), (a[:, :, :-1] - a[:, :, 1:]).reshape(n, -1)], 1)
+    steps = np.concatenate([(a[:, :-1, :] - a[:, 1:, :]).reshape(n, -1),
+                            (a[:, :, :-1] - a[:, :, 1:]).reshape(n, -1)], axis=1)
     gradient = np.abs(np.trunc(steps * 100 / 255)).sum(axis=1).astype(np.int64)  # as the reference's ints
     return bits, np.minimum(gradient // 90, 100).tolist()
 
