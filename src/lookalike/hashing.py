@@ -46,7 +46,7 @@ def _hash_chunk(paths: list[str]) -> list[dict]:
     """Rows for a few files: each decoded alone, then all hashed together (`many_hashes`)."""
     lumas = [_luma(p) for p in paths]
     ok = [i for i, g in enumerate(lumas) if not isinstance(g, str)]
-    rows: list[dict] = [{"path": p} if i in ok else {"path": p, "reason": lumas[i]} for i, p in enumerate(paths)]
+    rows: list[dict] = [{"path": p, "reason": g} if isinstance(g, str) else {"path": p} for p, g in zip(paths, lumas)]
     if ok:
         packed, quality = many_hashes([lumas[i] for i in ok])
         for i, bits, q in zip(ok, packed, quality):
