@@ -279,15 +279,15 @@ def test_hash_files_bad_inputs_in_order(bad_folder):
 
 
 def test_hash_command_starts_light(tmp_path):
-    """`lookalike hash FILE...` answers without the engine, typer, OpenCV or a pool: a small batch is a
-    short job and start-up was most of it."""
+    """`lookalike hash FILE...` answers without the engine, typer, OpenCV or a pool, and JPEGs without
+    Pillow or pdqhash: a small batch is a short job and start-up was most of it."""
     demo = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demo")
     files = sorted(os.path.join(demo, f) for f in os.listdir(demo) if f.endswith(".jpg"))[:3] + [str(tmp_path / "missing.jpg")]
     probe = ("import sys; sys.argv = ['lookalike', 'hash', *sys.argv[1:]]\n"
              "from lookalike.__main__ import main\n"
              "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
              "heavy = [m for m in ('lookalike.api', 'typer', 'pydantic', 'cv2', 'onnxruntime', 'faiss',"
-             " 'multiprocessing.pool')"
+             " 'multiprocessing.pool', 'PIL.Image', 'pdqhash')"
              " if m in sys.modules]\n"
              "print('HEAVY', heavy, 'CODE', code, file=sys.stderr)\n")
     res = subprocess.run([sys.executable, "-c", probe, *files], capture_output=True, text=True, timeout=120)

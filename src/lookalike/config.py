@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pathlib is imported where a path is made: `lookalike hash` never needs one
+    from pathlib import Path
 
 DEFAULT_INDEX_DIR = ".lookalike"
 
 
 def index_dir(explicit: str | os.PathLike | None = None) -> Path:
     """`--index DIR`, else $LOOKALIKE_INDEX, else ./.lookalike."""
+    from pathlib import Path
+
     return Path(explicit or os.environ.get("LOOKALIKE_INDEX") or DEFAULT_INDEX_DIR)
 
 
 def cache_dir() -> Path:
     """Where converted models live: $LOOKALIKE_CACHE, else the user's cache dir."""
+    from pathlib import Path
+
     env = os.environ.get("LOOKALIKE_CACHE")
     if env:
         return Path(env)

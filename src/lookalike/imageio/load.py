@@ -21,7 +21,8 @@ from PIL import Image, ImageFile, ImageOps
 
 from lookalike import config
 from lookalike.errors import BadInput
-from lookalike.imageio.resize import area_shrink
+from lookalike.imageio.quick import apply_orientation as _apply_orientation
+from lookalike.imageio.quick import decode_luma, read_bytes  # noqa: F401 (re-exported)
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 Image.MAX_IMAGE_PIXELS = None  # we check the pixel count ourselves, before decoding, with a clear reason
@@ -75,20 +76,6 @@ class Decoded:
         return cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
 
 
-def read_bytes(path: str | Path, max_bytes: int = config.MAX_FILE_BYTES) -> bytes:
-    """Read a file whole, refusing empty or oversized ones with a reason."""
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size == 0:
-            raise BadInput("empty file (0 bytes)")
-        if size > max_bytes:
-            raise BadInput(f"file is {size / 2**20:.0f} MiB, above the {max_bytes / 2**20:.0f} MiB limit")
-        return p.read_bytes()
-    except OSError as e:
-        raise BadInput(f"cannot read file: {e.strerror or e}") from None
-
-
 def load_file(path: str | Path, work_side: int = config.WORK_SIDE) -> Decoded:
     return decode_bytes(read_bytes(path), work_side=work_side)
 
@@ -132,14 +119,9 @@ def _fast_jpeg(data: bytes, im: Image.Image, work_side: int) -> np.ndarray | Non
         return None
 
 
-def decode_luma(data: bytes, *, min_side: int = 64, max_pixels: int = config.MAX_PIXELS) -> np.ndarray:
-    """Greyscale (ITU-R 601 luma, HxW uint8) shrunk to a short side of about `min_side`..2x that.
-
-    For hashes that need only a small thumbnail: a JPEG decodes just its luma channel at the smallest
-    DCT scale that keeps the short side >= `min_side` (up to 8x fewer pixels per side, no colour
-    conversion); other formats decode whole and are shrunk by area averaging. EXIF orientation and
-    transparency (over white) are applied as in `decode_bytes`.
-    """
+def decode_luma_pillow(data: bytes, *, min_side: int = 64, max_pixels: int = config.MAX_PIXELS) -> np.ndarray:
+    """`quick.decode_luma` for what it leaves to Pillow (any format, any mode): the oriented luma, a
+    JPEG's decoded in draft mode at the smallest DCT scale that keeps the short side >= `min_side`."""
     with _decode_errors() as seen:
         im, fmt, w, h = _open(data, max_pixels, seen)
         if fmt == "JPEG":
@@ -148,13 +130,7 @@ def decode_luma(data: bytes, *, min_side: int = 64, max_pixels: int = config.MAX
         im.load()
         orientation = _exif_orientation(im)
         gray = _luma(im)
-    gray = _apply_orientation(gray, orientation)
-    short = min(gray.shape)
-    if short >= 2 * min_side:  # area averaging keeps every pixel's weight, like a DCT-scaled JPEG
-        f = min_side / short
-        size = (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f)))
-        gray = area_shrink(gray, *size)
-    return np.ascontiguousarray(gray)
+    return _apply_orientation(gray, orientation)
 
 
 def _luma(im: Image.Image) -> np.ndarray:
@@ -262,20 +238,6 @@ def _exif_orientation(im: Image.Image) -> int:
         return int(im.getexif().get(0x0112, 1) or 1)
     except Exception:
         return 1  # broken EXIF never costs the picture
-
-
-def _apply_orientation(rgb: np.ndarray, orientation: int) -> np.ndarray:
-    """EXIF orientation 1-8 as numpy moves (same result as ImageOps.exif_transpose)."""
-    ops = {
-        2: lambda a: a[:, ::-1],
-        3: lambda a: a[::-1, ::-1],
-        4: lambda a: a[::-1],
-        5: lambda a: np.rot90(a[:, ::-1], 1),
-        6: lambda a: np.rot90(a, -1),
-        7: lambda a: np.rot90(a[:, ::-1], -1),
-        8: lambda a: np.rot90(a, 1),
-    }
-    return ops[orientation](rgb) if orientation in ops else rgb
 
 
 def _to_rgb_array(im: Image.Image) -> np.ndarray:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image
 
 
 @lru_cache(maxsize=64)
@@ -26,6 +25,8 @@ def area_shrink(gray: np.ndarray, w: int, h: int) -> np.ndarray:
     rows, cols = gray.shape
     ky, kx = max(1, rows // (2 * h)), max(1, cols // (2 * w))
     if ky > 1 or kx > 1:
+        from PIL import Image  # here: `hash` on JPEGs of a few MP never loads Pillow
+
         gray = np.asarray(Image.fromarray(gray).reduce((kx, ky)))
         rows, cols = gray.shape
     out = _area_weights(rows, h) @ gray.astype(np.float64) @ _area_weights(cols, w).T

@@ -1,0 +1,146 @@
+"""`lookalike hash`'s fast path gives what the general one gives: JPEG luma through simplejpeg with the
+EXIF orientation read from the header, PDQ of the 64x64 squares computed together, images hashed in
+batches. Each is checked against Pillow / pdqhash / one image at a time."""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike.errors import BadInput
+from lookalike.features.filehash import SHORT_SIDE, many_hashes, pdq_of_squares, thumbnails
+from lookalike.imageio import quick
+
+DEMO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demo")
+
+
+def _photo(w: int = 1200, h: int = 900, seed: int = 0) -> np.ndarray:
+    """A smooth picture with edges (noise alone hashes to noise)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.stack([(x * (c + 1) + y * (3 - c)) % 256 for c in range(3)], axis=2).astype(np.float64)
+    img[h // 3 : h // 2, w // 4 : w // 2] = rng.integers(0, 255, 3)
+    return np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+
+
+def _jpeg(rgb: np.ndarray, **save) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=90, **save)
+    return buf.getvalue()
+
+
+def _with_segment(jpeg: bytes, marker: int, body: bytes) -> bytes:
+    """The JPEG with one more APPn segment right after SOI."""
+    return jpeg[:2] + struct.pack(">BBH", 0xFF, marker, len(body) + 2) + body + jpeg[2:]
+
+
+def _exif(orientation: int, order: str = "<", kind: int = 3) -> bytes:
+    """An Exif APP1 body whose first IFD holds only the orientation (SHORT by default, or LONG)."""
+    head = (b"II*\0" if order == "<" else b"MM\0*") + struct.pack(order + "I", 8)
+    value = struct.pack(order + "HH", orientation, 0) if kind == 3 else struct.pack(order + "I", orientation)
+    entry = struct.pack(order + "HHI", 0x0112, kind, 1) + value
+    return b"Exif\0\0" + head + struct.pack(order + "H", 1) + entry + struct.pack(order + "I", 0)
+
+
+def _pillow_luma(data: bytes, monkeypatch) -> np.ndarray | str:
+    """What `decode_luma` gives when Pillow decodes everything (the general path)."""
+    with monkeypatch.context() as m:
+        m.setattr(quick, "simplejpeg", None)
+        try:
+            return quick.decode_luma(data, min_side=SHORT_SIDE)
+        except BadInput as e:
+            return str(e)
+
+
+def test_jpeg_luma_equals_pillow_draft(monkeypatch):
+    """Same pixels as Pillow's draft mode at every DCT scale, for colour, greyscale, 4:4:4 and
+    progressive JPEGs and the demo photos; the fast path is the one taken."""
+    photo = _photo()
+    cases = [_jpeg(photo), _jpeg(photo, subsampling=0), _jpeg(photo, progressive=True),
+             _jpeg(np.ascontiguousarray(photo[:, :, 1])), _jpeg(photo[:300, :500]), _jpeg(photo[:150, :700]),
+             _jpeg(np.repeat(np.repeat(photo, 2, 0), 2, 1))]  # short sides 900, 300, 150, 1800: scales 1/8 .. 1
+    cases += [open(p, "rb").read() for p in sorted(glob.glob(os.path.join(DEMO, "*.jpg")))]
+    for data in cases:
+        assert quick._jpeg_luma(data, SHORT_SIDE, 10**9) is not None
+        fast = quick.decode_luma(data, min_side=SHORT_SIDE)
+        assert np.array_equal(fast, _pillow_luma(data, monkeypatch))
+        assert SHORT_SIDE <= min(fast.shape) < 2 * SHORT_SIDE or min(fast.shape) < SHORT_SIDE
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_exif_orientation_read_as_pillow_reads_it(order, monkeypatch):
+    photo = _photo(400, 300, seed=1)
+    plain = _jpeg(photo)
+    for k in range(1, 9):
+        data = _with_segment(plain, 0xE1, _exif(k, order))
+        assert quick.exif_orientation(data) == k
+        assert np.array_equal(quick.decode_luma(data, min_side=SHORT_SIDE), _pillow_luma(data, monkeypatch))
+    assert quick.exif_orientation(plain) == 1
+
+
+def test_unusual_headers_go_to_pillow(monkeypatch):
+    """What the header reader does not follow exactly as Pillow does is left to Pillow: XMP orientation,
+    two Exif segments (Pillow joins them), an orientation stored as LONG, a broken Exif block, CMYK,
+    truncated data. The result is Pillow's either way."""
+    photo = _photo(400, 300, seed=2)
+    plain = _jpeg(photo)
+    xmp = b'http://ns.adobe.com/xap/1.0/\0<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'
+    cases = {
+        "xmp": _with_segment(plain, 0xE1, xmp),
+        "two exif": _with_segment(_with_segment(plain, 0xE1, _exif(3)), 0xE1, _exif(6)),
+        "long": _with_segment(plain, 0xE1, _exif(6, kind=4)),
+        "broken exif": _with_segment(plain, 0xE1, b"Exif\0\0II*\0\xff\xff\xff\x7f"),
+    }
+    for name, data in cases.items():
+        assert quick.exif_orientation(data) is None, name
+        assert np.array_equal(quick.decode_luma(data, min_side=SHORT_SIDE), _pillow_luma(data, monkeypatch)), name
+    assert quick.decode_luma(cases["xmp"], min_side=SHORT_SIDE).shape[0] > 150  # turned upright (6)
+    cmyk = io.BytesIO()
+    Image.fromarray(photo).convert("CMYK").save(cmyk, "JPEG")
+    assert quick._jpeg_luma(cmyk.getvalue(), SHORT_SIDE, 10**9) is None
+    assert quick.decode_luma(cmyk.getvalue(), min_side=SHORT_SIDE).shape == (150, 200)  # 1/2 scale
+    with pytest.raises(BadInput, match="truncated"):
+        quick.decode_luma(plain[: len(plain) // 2], min_side=SHORT_SIDE)
+
+
+def test_pdq_of_squares_equals_pdqhash():
+    """Bits and quality equal pdqhash's on photos' 64x64 thumbnails, noise, gradients and flat squares
+    (where every DCT value is rounding noise and pdqhash itself decides)."""
+    pdqhash = pytest.importorskip("pdqhash")
+    rng = np.random.default_rng(3)
+    squares = [thumbnails(quick.decode_luma(open(p, "rb").read(), min_side=SHORT_SIDE)[None])[3][0]
+               for p in sorted(glob.glob(os.path.join(DEMO, "*.jpg")))]
+    for i in range(60):
+        kind = i % 4
+        if kind == 0:
+            squares.append(rng.integers(0, 256, (64, 64)).astype(np.float32))
+        elif kind == 1:
+            walk = np.cumsum(rng.integers(-3, 4, (64, 64)), axis=i % 2) + 128
+            squares.append(np.clip(walk, 0, 255).astype(np.float32))
+        elif kind == 2:
+            squares.append(np.full((64, 64), float(rng.integers(0, 256)), np.float32))
+        else:
+            squares.append((rng.integers(0, 2, (64, 64)) * 255).astype(np.float32))
+    bits, quality = pdq_of_squares(np.stack(squares))
+    for square, b, q in zip(squares, bits, quality):
+        rgb = np.ascontiguousarray(np.repeat(square.astype(np.uint8)[:, :, None], 3, axis=2))
+        ref_bits, ref_quality = pdqhash.compute(rgb)
+        assert np.array_equal(b, ref_bits.astype(bool)) and q == ref_quality
+
+
+def test_hashes_do_not_depend_on_the_batch():
+    """Images hashed together (same shapes share products) give what each gives alone."""
+    photo = _photo(900, 700, seed=4)
+    variants = (photo, photo[:, ::-1], photo[::-1], photo[:600], photo[50:, 30:], photo.transpose(1, 0, 2))
+    grays = [quick.decode_luma(_jpeg(np.ascontiguousarray(p)), min_side=SHORT_SIDE) for p in variants]
+    together, quality = many_hashes(grays)
+    for i, g in enumerate(grays):
+        alone, q = many_hashes([g])
+        assert np.array_equal(together[i], alone[0]) and quality[i] == q[0]
+    assert len({bytes(row) for row in together}) == len(grays)
