@@ -61,6 +61,13 @@ class BackgroundMode(Mode):
     max_person: float = 0.6  # person share of the frame above which a photo is not comparable
     min_scene: float = 0.3  # scene score below which the background is "plain"
     weak_cap: float = 0.45  # score cap for weak evidence (below the threshold)
+    # a match needs background to compare (issue 13: two cut-outs of cars on an empty fill matched at 0.81).
+    # A photo whose border ring, person excluded, is one flat colour was cut out of its background; a photo
+    # with less than `min_visible` of its frame as background with something in it (not the person, not an
+    # empty fill) has too little background. Both give weak evidence. DEV background set: no photo is a
+    # cut-out (largest ring 0.68, the fraud set's plain walls); fewest visible XXX.
+    cutout_ring: float = 0.9
+    min_visible: float = 0.1
     # near the threshold a pair without verified geometry (< 8 RANSAC inliers, or not checked) scores
     # lower, by `unverified_margin` at the threshold, fading to 0 at +-`margin_band`: two rooms furnished
     # alike or neighbouring streets agree on CNN, colour and VLAD but not on geometry. DEV pairs at 0.7:
@@ -70,6 +77,19 @@ class BackgroundMode(Mode):
     # trained pair head for the global component: "index" (the index's setting: on after `train pairs`, off
     # with --no-use), "on" or "off"; env LOOKALIKE_PAIR_HEAD overrides. DEV figures: README "Background pair head".
     pair_head: str = "index"
+
+    def photo_reasons(self, person: float, scene: float, visible: float = 1.0, empty_ring: float = 0.0) -> list[str]:
+        """Why a photo (or the weaker photo of a pair) gives weak evidence; empty when it is comparable."""
+        reasons = []
+        if person > self.max_person:
+            reasons.append(f"not comparable: the person covers {100 * person:.0f}% of the frame")
+        if empty_ring >= self.cutout_ring:
+            reasons.append(f"no background: a cut-out on an empty fill ({100 * empty_ring:.0f}% of its border)")
+        elif visible < self.min_visible:
+            reasons.append(f"too little background: {100 * visible:.0f}% of the frame")
+        if scene < self.min_scene:
+            reasons.append(f"weak evidence: plain background (scene score {scene:.2f})")
+        return reasons
 
     # -- components -------------------------------------------------------------------------------
 
@@ -92,13 +112,10 @@ class BackgroundMode(Mode):
                "vlad": None if vlad is None else round(vlad, 4), "verified": None if local is None else round(local, 4)}
         if head is not None:
             det["head"] = round(head, 4)
-        reasons = []
         person = max(ma.person_share, mb.person_share)
-        if person > self.max_person:
-            reasons.append(f"not comparable: the person covers {100 * person:.0f}% of the frame")
         scene = min(ma.scene, mb.scene)
-        if scene < self.min_scene:
-            reasons.append(f"weak evidence: plain background (scene score {scene:.2f})")
+        visible = min(ma.visible, mb.visible)
+        reasons = self.photo_reasons(person, scene, visible, max(ma.empty_ring, mb.empty_ring))
         if not local:  # slope of the penalty <= margin / band < 1: the order of scores is kept
             score -= self.unverified_margin * max(0.0, 1.0 - abs(score - self.threshold) / self.margin_band)
         if reasons:
@@ -106,6 +123,7 @@ class BackgroundMode(Mode):
             det["reasons"] = reasons
         det["person_share"] = round(person, 3)
         det["scene"] = round(scene, 3)
+        det["visible"] = round(visible, 3)
         return float(score), ("bg_cnn+sift" if local else "bg_cnn+vlad" if v else "bg_cnn"), det
 
     def codebook(self, index) -> np.ndarray:
