@@ -29,6 +29,7 @@ def main(argv=None) -> None:
     ap.add_argument("--index", default=None, help="index folder to build or reuse (default: a temporary one)")
     ap.add_argument("--margin", type=float, default=None, help="unverified margin (default: the mode's)")
     ap.add_argument("--no-search", action="store_true", help="skip the search mAP (the slow part)")
+    ap.add_argument("--weights", default=None, help="global,local,colour weights (default: the mode's)")
     ap.add_argument("--dump", default=None, help="write each query's AP, half and scored results to this JSON file")
     args = ap.parse_args(argv)
 
@@ -46,6 +47,8 @@ def main(argv=None) -> None:
     mode = MODES["background"]
     if args.margin is not None:
         mode.unverified_margin = args.margin
+    if args.weights:
+        mode.weights = tuple(float(w) for w in args.weights.split(","))
     ds = datasets.read_background(Path(args.data) / "background")
     half = {k: half_of(ds.group[k]) for k in ds.images}
     parts = {"all": set(ds.images), "A (tuning)": {k for k in ds.images if half[k] == "A"},

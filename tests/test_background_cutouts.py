@@ -113,7 +113,7 @@ def test_empty_fill_marks_cutouts_and_spares_photos(bg_set, cutouts):
         assert ring >= 0.9, (name, ring)
         assert visible < 0.4, (name, visible)
     rings = []
-    for k in bg_set.images[::4]:
+    for k in bg_set.images[::6]:
         m = _mask_of(bg_set, k)
         if m is None:
             continue
@@ -122,7 +122,7 @@ def test_empty_fill_marks_cutouts_and_spares_photos(bg_set, cutouts):
         visible, ring = visible_background(rgb, keep_mask(person), person)
         rings.append(ring)
         assert visible >= 0.1, (k, visible)
-    assert len(rings) > 40 and max(rings) < 0.9
+    assert len(rings) > 30 and max(rings) < 0.9
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +157,23 @@ def test_cutouts_and_near_empty_frames_never_match(cutouts, cutout_index):
     assert strip["strip1"].score <= mode.weak_cap
     assert any(r.startswith("too little background") for r in strip["strip1"].details["reasons"])
     assert all(m.score < mode.threshold for m in cut.values()) and all(m.score < mode.threshold for m in strip.values())
+
+
+def test_little_background_needs_verified_geometry():
+    """Below 30 % of visible background, CNN + colour + VLAD alone never reach the threshold; verified
+    geometry still does. A cut-out or a near-empty frame is weak evidence whatever its components say."""
+    from lookalike.features.background import MaskRecord
+    from lookalike.search.background import BackgroundMode
+
+    mode = BackgroundMode()
+    mask = np.zeros((8, 8), np.uint8)
+    wide, small = MaskRecord(mask, 0.2, 0.8, 0.8, 0.7, 0.0), MaskRecord(mask, 0.2, 0.8, 0.8, 0.2, 0.0)
+    assert mode.fuse(0.95, 0.95, None, wide, wide, vlad=0.3)[0] >= mode.threshold
+    score, _, det = mode.fuse(0.95, 0.95, None, wide, small, vlad=0.3)
+    assert score < mode.threshold and "held" in det
+    assert mode.fuse(0.95, 0.95, 0.8, wide, small, vlad=0.3)[0] >= mode.threshold  # 20 inliers: verified
+    cutout = MaskRecord(mask, 0.0, 0.8, 1.0, 0.35, 0.97)
+    score, _, det = mode.fuse(0.96, 1.0, 1.0, cutout, cutout, vlad=0.35)
+    assert score <= mode.weak_cap and det["reasons"][0].startswith("no background: a cut-out")
+    old = MaskRecord(mask, 0.2, 0.8, 0.8)  # a blob stored before v3: its kept share counts as visible
+    assert old.visible == 0.8 and old.empty_ring == 0.0

@@ -90,7 +90,8 @@ def inspect_image(path: str | os.PathLike, out_png: str | os.PathLike | None, *,
     verdict = "comparable" if not reasons else "; ".join(reasons)
     lines = [
         f"person: {100 * info.person_share:.1f}% of frame (red), ignored incl. margin: "
-        f"{100 * (1 - result['kept_share']):.1f}% (inside yellow)",
+        f"{100 * (1 - result['kept_share']):.1f}% (inside yellow); visible background "
+        f"{100 * info.visible:.0f}% (not an empty fill)",
         f"scene score {info.scene:.2f} = mean(texture {parts['texture']:.2f}, keypoints {parts['keypoints']:.2f}, "
         f"colour variety {parts['variety']:.2f}); {len(info.local)} background keypoints (green)",
         f"verdict: {verdict}",

@@ -65,9 +65,14 @@ class BackgroundMode(Mode):
     # A photo whose border ring, person excluded, is one flat colour was cut out of its background; a photo
     # with less than `min_visible` of its frame as background with something in it (not the person, not an
     # empty fill) has too little background. Both give weak evidence. DEV background set: no photo is a
-    # cut-out (largest ring 0.68, the fraud set's plain walls); fewest visible XXX.
+    # cut-out (largest ring 0.46; fraud set 0.68, its plain walls); fewest visible 0.24 (one photo whose
+    # mask took the room for the person: 0.01, already "not comparable").
     cutout_ring: float = 0.9
     min_visible: float = 0.1
+    # below `verify_visible`, a pair needs verified geometry (>= 8 inliers) to reach the threshold: CNN, colour
+    # and VLAD of a small patch of background agree by chance. Unverified pairs are held at threshold -
+    # margin_band (below the cluster threshold too). DEV: fewest visible 0.24 (but one "not comparable"), no change.
+    verify_visible: float = 0.3
     # near the threshold a pair without verified geometry (< 8 RANSAC inliers, or not checked) scores
     # lower, by `unverified_margin` at the threshold, fading to 0 at +-`margin_band`: two rooms furnished
     # alike or neighbouring streets agree on CNN, colour and VLAD but not on geometry. DEV pairs at 0.7:
@@ -118,6 +123,10 @@ class BackgroundMode(Mode):
         reasons = self.photo_reasons(person, scene, visible, max(ma.empty_ring, mb.empty_ring))
         if not local:  # slope of the penalty <= margin / band < 1: the order of scores is kept
             score -= self.unverified_margin * max(0.0, 1.0 - abs(score - self.threshold) / self.margin_band)
+        verified = (local or 0.0) >= 8 / self.inliers_full
+        if not verified and visible < self.verify_visible and score > self.threshold - self.margin_band:
+            score = self.threshold - self.margin_band
+            det["held"] = f"little background ({100 * visible:.0f}% of the frame) and no verified geometry"
         if reasons:
             score = min(score, self.weak_cap)
             det["reasons"] = reasons
