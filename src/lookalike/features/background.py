@@ -139,10 +139,14 @@ def visible_background(rgb: np.ndarray, keep: np.ndarray, person: np.ndarray) ->
     kept = cv2.resize(keep, size, interpolation=cv2.INTER_AREA) > 0.5
     visible = float((kept & ~empty).mean())
     not_person = cv2.resize(person, size, interpolation=cv2.INTER_AREA) <= 0.5
-    ring = lambda a: np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])  # noqa: E731
-    outside = ring(not_person)
-    empty_ring = float(ring(empty)[outside].mean()) if outside.any() else 0.0
+    outside = _border(not_person)
+    empty_ring = float(_border(empty)[outside].mean()) if outside.any() else 0.0
     return visible, empty_ring
+
+
+def _border(a: np.ndarray) -> np.ndarray:
+    """The pixels of the frame's outermost ring, as one row."""
+    return np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
 
 
 def scene_parts(rgb: np.ndarray, keep: np.ndarray, *, n_keypoints: int) -> dict[str, float]:
