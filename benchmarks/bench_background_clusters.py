@@ -29,6 +29,8 @@ def main(argv=None) -> None:
     ap.add_argument("--index", default=None, help="index folder to build or reuse (default: a temporary one)")
     ap.add_argument("--margin", type=float, default=None, help="unverified margin (default: the mode's)")
     ap.add_argument("--no-search", action="store_true", help="skip the search mAP (the slow part)")
+    ap.add_argument("--weights", default=None, help="global,local,colour weights (default: the mode's)")
+    ap.add_argument("--dump", default=None, help="write each query's AP, half and scored results to this JSON file")
     args = ap.parse_args(argv)
 
     from lookalike.api import Index
@@ -45,6 +47,8 @@ def main(argv=None) -> None:
     mode = MODES["background"]
     if args.margin is not None:
         mode.unverified_margin = args.margin
+    if args.weights:
+        mode.weights = tuple(float(w) for w in args.weights.split(","))
     ds = datasets.read_background(Path(args.data) / "background")
     half = {k: half_of(ds.group[k]) for k in ds.images}
     parts = {"all": set(ds.images), "A (tuning)": {k for k in ds.images if half[k] == "A"},
@@ -63,6 +67,13 @@ def main(argv=None) -> None:
                 rm = metrics.retrieval_metrics({q: r for q, r in rankings.items() if q in keys},
                                                {q: r for q, r in relevant.items() if q in keys}, ks=(10,))
                 rows[name]["mAP"] = rm.mean_ap
+                if name == "all" and args.dump:
+                    import json
+
+                    dump = {q: {"ap": rm.ap[q], "group": ds.group[q], "half": half[q],
+                                "results": [(key_of.get(m.path, m.path), m.score, m.details) for m in r.results[:60]]}
+                            for q, r in zip(ds.queries, res)}
+                    Path(args.dump).write_text(json.dumps(dump, default=float))
         ids = idx.catalog.ids_by_path()
         fids = [ids[str(ds.files[k])] for k in ds.images]
         pos = {f: n for n, f in enumerate(fids)}

@@ -54,18 +54,16 @@ def inspect_image(path: str | os.PathLike, out_png: str | os.PathLike | None, *,
     person = info.person > 0.5
     keep = info.keep > 0.5
 
-    reasons = []
-    if info.person_share > max_person:
-        reasons.append(f"not comparable: the person covers {100 * info.person_share:.0f}% of the frame "
-                       f"(limit {100 * max_person:.0f}%)")
-    if info.scene < min_scene:
-        reasons.append(f"weak evidence: plain background (scene score {info.scene:.2f} < {min_scene:.2f})")
+    mode.max_person, mode.min_scene = max_person, min_scene
+    reasons = mode.photo_reasons(info.person_share, info.scene, info.visible, info.empty_ring)
     result = {
         "path": str(path),
         "width": int(rgb.shape[1]),
         "height": int(rgb.shape[0]),
         "person_share": round(info.person_share, 4),
         "kept_share": round(float(keep.mean()), 4),
+        "visible_share": round(info.visible, 4),
+        "empty_ring": round(info.empty_ring, 4),
         "scene": round(info.scene, 4),
         "scene_parts": {k: round(v, 4) for k, v in parts.items()},
         "keypoints": len(info.local),
@@ -92,7 +90,8 @@ def inspect_image(path: str | os.PathLike, out_png: str | os.PathLike | None, *,
     verdict = "comparable" if not reasons else "; ".join(reasons)
     lines = [
         f"person: {100 * info.person_share:.1f}% of frame (red), ignored incl. margin: "
-        f"{100 * (1 - result['kept_share']):.1f}% (inside yellow)",
+        f"{100 * (1 - result['kept_share']):.1f}% (inside yellow); visible background "
+        f"{100 * info.visible:.0f}% (not an empty fill)",
         f"scene score {info.scene:.2f} = mean(texture {parts['texture']:.2f}, keypoints {parts['keypoints']:.2f}, "
         f"colour variety {parts['variety']:.2f}); {len(info.local)} background keypoints (green)",
         f"verdict: {verdict}",

@@ -28,8 +28,10 @@ MASK_SIDE = 128  # long side of the stored person mask
 DILATE = 0.03  # person mask grown by this share of the long side: edges and hair halo are not background
 _CACHE_KEY = "_background"
 
-_MAGIC = b"LBM1"
-_HEADER = struct.Struct("<4sHHfff")  # magic, mask width, mask height, person share, scene score, kept share
+_MAGIC_V1 = b"LBM1"
+_HEADER_V1 = struct.Struct("<4sHHfff")  # magic, mask width, mask height, person share, scene score, kept share
+_MAGIC = b"LBM2"
+_HEADER = struct.Struct("<4sHHfffff")  # ... + visible share, empty share of the border ring
 
 
 @dataclass
@@ -39,6 +41,8 @@ class BackgroundInfo:
     person_share: float  # share of the frame covered by the person (probability > 0.5)
     scene: float = 0.0  # scene information score in [0, 1]
     local: object = None  # LocalFeatures of the background (computed on demand, shared)
+    visible: float = 1.0  # share of the frame that is background with something in it (not an empty fill)
+    empty_ring: float = 0.0  # share of the frame's border ring (person excluded) that is an empty fill
 
 
 @dataclass
@@ -49,6 +53,12 @@ class MaskRecord:
     person_share: float
     scene: float
     kept: float  # share of the frame left as background after dilation
+    visible: float = -1.0  # share of the frame that is background and not an empty fill (-1: not stored)
+    empty_ring: float = 0.0  # share of the border ring (person excluded) in an empty fill: 1 = a cut-out
+
+    def __post_init__(self):
+        if self.visible < 0:  # a blob from before the empty fill was measured: all of it counts
+            self.visible = self.kept
 
 
 _segmenter = None
@@ -86,6 +96,7 @@ def background_info(img: Decoded) -> BackgroundInfo:
         info = BackgroundInfo(person, keep_mask(person), float((person > 0.5).mean()))
         info.local = _local(img.rgb, info.keep)
         info.scene = scene_score(img.rgb, info.keep, n_keypoints=len(info.local))
+        info.visible, info.empty_ring = visible_background(img.rgb, info.keep, info.person)
         img.__dict__[_CACHE_KEY] = info
     return info
 
@@ -94,6 +105,48 @@ def _local(rgb: np.ndarray, keep: np.ndarray):
     from lookalike.features.local import extract_local
 
     return extract_local(rgb, mask=(keep > 0.5).astype(np.uint8))
+
+
+def empty_fill(rgb: np.ndarray, *, side: int = 256, tol: int = 1, spread: int = 2,
+               min_share: float = 0.02) -> np.ndarray:
+    """Where the frame is an *empty fill*: large regions of one exact colour, such as the transparency
+    of a cut-out (flattened over white), a matte or a clipped sky. Bool mask at `side` px on the long side.
+
+    A pixel is flat when its 3 x 3 neighbourhood varies by at most `tol` levels per channel; a connected
+    flat region of at least `min_share` of the frame is empty when 95 % of it lies within `spread`
+    levels of its median colour (a smooth gradient, a blurred wall or a noisy photo is not one colour)."""
+    s = side / max(rgb.shape[:2])
+    size = (max(1, round(rgb.shape[1] * s)), max(1, round(rgb.shape[0] * s)))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_NEAREST).astype(np.int16)
+    box = np.ones((3, 3), np.uint8)
+    flat = ((cv2.dilate(small, box) - cv2.erode(small, box)).max(axis=2) <= tol).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
+    empty = np.zeros(n, bool)
+    for c in np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= min_share * flat.size):
+        if c == 0:
+            continue
+        px = small[labels == c]
+        empty[c] = (np.abs(px - np.median(px, axis=0)).max(axis=1) <= spread).mean() >= 0.95
+    return empty[labels]
+
+
+def visible_background(rgb: np.ndarray, keep: np.ndarray, person: np.ndarray) -> tuple[float, float]:
+    """(visible, empty_ring): the share of the frame that is background with something in it (kept
+    and not an empty fill), and the share of the frame's border ring, person excluded, that is an
+    empty fill (1 for a cut-out: whatever it shows, it was cut out of its background)."""
+    empty = empty_fill(rgb)
+    size = (empty.shape[1], empty.shape[0])
+    kept = cv2.resize(keep, size, interpolation=cv2.INTER_AREA) > 0.5
+    visible = float((kept & ~empty).mean())
+    not_person = cv2.resize(person, size, interpolation=cv2.INTER_AREA) <= 0.5
+    outside = _border(not_person)
+    empty_ring = float(_border(empty)[outside].mean()) if outside.any() else 0.0
+    return visible, empty_ring
+
+
+def _border(a: np.ndarray) -> np.ndarray:
+    """The pixels of the frame's outermost ring, as one row."""
+    return np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
 
 
 def scene_parts(rgb: np.ndarray, keep: np.ndarray, *, n_keypoints: int) -> dict[str, float]:
@@ -181,22 +234,28 @@ def vlad(desc: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 
 def encode_mask(rec: MaskRecord) -> bytes:
     h, w = rec.mask.shape
-    return _HEADER.pack(_MAGIC, w, h, rec.person_share, rec.scene, rec.kept) + zlib.compress(rec.mask.tobytes(), 6)
+    head = _HEADER.pack(_MAGIC, w, h, rec.person_share, rec.scene, rec.kept, rec.visible, rec.empty_ring)
+    return head + zlib.compress(rec.mask.tobytes(), 6)
 
 
 def decode_mask(blob: bytes) -> MaskRecord:
-    if len(blob) < _HEADER.size or blob[:4] != _MAGIC:
+    if blob[:4] == _MAGIC and len(blob) >= _HEADER.size:
+        _, w, h, share, scene, kept, visible, ring = _HEADER.unpack_from(blob)
+        size = _HEADER.size
+    elif blob[:4] == _MAGIC_V1 and len(blob) >= _HEADER_V1.size:  # stored before the empty fill was measured
+        (_, w, h, share, scene, kept), visible, ring, size = _HEADER_V1.unpack_from(blob), -1.0, 0.0, _HEADER_V1.size
+    else:
         raise ValueError("not a lookalike background-mask blob (wrong magic): recompute the bg_mask feature")
-    _, w, h, share, scene, kept = _HEADER.unpack_from(blob)
-    mask = np.frombuffer(zlib.decompress(blob[_HEADER.size :]), np.uint8).reshape(h, w).copy()
-    return MaskRecord(mask, share, scene, kept)
+    mask = np.frombuffer(zlib.decompress(blob[size:]), np.uint8).reshape(h, w).copy()
+    return MaskRecord(mask, share, scene, kept, visible, ring)
 
 
 @register
 class BackgroundMask(Extractor):
-    """Person mask (128 px long side), person share, background kept share and scene score."""
+    """Person mask (128 px long side), person share, background kept share, scene score, visible
+    background share and empty border ring (v3: the last two, for cut-outs and near-empty frames)."""
 
-    name, version, kind, dim = "bg_mask", "selfie+pose+tiles/v2", "blob", 0
+    name, version, kind, dim = "bg_mask", "selfie+pose+tiles/v3", "blob", 0
 
     def compute(self, img: Decoded) -> bytes:
         info = background_info(img)
@@ -205,7 +264,8 @@ class BackgroundMask(Extractor):
         size = (max(1, round(W * s)), max(1, round(H * s)))
         small = cv2.resize(info.person, size, interpolation=cv2.INTER_AREA)
         mask = np.where(small > 0.5, 255, 0).astype(np.uint8)
-        return encode_mask(MaskRecord(mask, info.person_share, info.scene, float((info.keep > 0.5).mean())))
+        return encode_mask(MaskRecord(mask, info.person_share, info.scene, float((info.keep > 0.5).mean()),
+                                      info.visible, info.empty_ring))
 
     def decode(self, blob: bytes) -> MaskRecord:
         return decode_mask(blob)
