@@ -177,9 +177,6 @@ class BackgroundMode(Mode):
 
     # -- Mode API ---------------------------------------------------------------------------------
 
-    def _query_values(self, q: Query) -> dict:
-        return q.features
-
     def _head_cosines(self, index, head, q: np.ndarray, ids: list[int]) -> dict[int, float]:
         """The pair head's cosine of the query vector with each of `ids`, on the raw cosine scale."""
         if head is None or not ids:
@@ -225,7 +222,7 @@ class BackgroundMode(Mode):
         return out
 
     def search(self, index, q: Query, k: int, min_score: float) -> list[Hit]:
-        qv = self._query_values(q)
+        qv = q.features
         qcnn = np.asarray(qv["bg_cnn"], np.float32)
         cb = self.codebook(index)
         qvlad = None if cb is None else B.vlad(qv["bg_local"].desc, cb)
