@@ -59,12 +59,15 @@ def fixture_dedup(data_dir, tmp_path_factory):
         _phone_screenshot(ImageOps.exif_transpose(Image.open(p)).convert("RGB"), n).save(tmp / f"phone{n}.jpg",
                                                                                           quality=85)
     balcony = data_dir / "background" / "images" / "bm_balcony"
+    for n in (0, 2):  # as the held-out generator stores them: 1280 px, quality 90 (pHash distance 4)
+        im = Image.open(balcony / f"bm_balcony__real{n}_bm_subject.jpg").convert("RGB")
+        im.thumbnail((1280, 1280), Image.LANCZOS)
+        im.save(tmp / f"burst{n}.jpg", quality=90)
     lund = data_dir / "background" / "images" / "lund_12"
     files = {
         "photo_a": str(photo_a), "phone_a": str(tmp / "phone0.jpg"),
         "photo_b": str(photo_b), "phone_b": str(tmp / "phone1.jpg"),
-        "burst_a": str(balcony / "bm_balcony__real0_bm_subject.jpg"),
-        "burst_b": str(balcony / "bm_balcony__real2_bm_subject.jpg"),
+        "burst_a": str(tmp / "burst0.jpg"), "burst_b": str(tmp / "burst2.jpg"),
         "composite_a": str(lund / "lund_12__00_full_p3m_819ea202.jpg"),
         "composite_b": str(lund / "lund_12__01_full_p3m_bac3c1ff.jpg"),
     }
@@ -95,16 +98,28 @@ def test_photo_in_a_phone_screenshot_is_found(fixture_dedup):
 
 
 def test_phone_screenshots_of_different_photos_are_not_copies(fixture_dedup):
-    files, pairs, _ = fixture_dedup
+    from lookalike.search import regions as R
+
+    files, pairs, where = fixture_dedup
     for a, b in (("phone_a", "phone_b"), ("phone_a", "photo_b"), ("photo_a", "phone_b"), ("photo_a", "photo_b")):
         assert _pair(files, pairs, a, b) is None, (a, b)
+    with Index.open(where) as idx:  # two frames with pictures: a whole-image fit needs a shared picture
+        ids = idx.catalog.ids_by_path()
+        assert R.pictures_differ(idx, ids[files["phone_a"]], ids[files["phone_b"]], 0.8)
+        assert not R.pictures_differ(idx, ids[files["phone_a"]], ids[files["phone_a"]], 0.8)
 
 
 def test_burst_shots_with_near_identical_hashes_are_verified(fixture_dedup):
     """Two balcony photos of one camera, the subject's head turned: pHash distance 4 (score 0.9),
     which used to be accepted without verification."""
-    files, pairs, _ = fixture_dedup
+    from lookalike.search.modes import CopyMode
+
+    files, pairs, where = fixture_dedup
     assert _pair(files, pairs, "burst_a", "burst_b") is None
+    with Index.open(where) as idx:
+        ids = idx.catalog.ids_by_path()
+        pair = tuple(sorted((ids[files["burst_a"]], ids[files["burst_b"]])))
+        assert CopyMode()._other_moments(idx, {pair}) == {pair}  # sent to verification, not accepted
 
 
 def test_composites_of_one_background_with_another_person_are_not_copies(fixture_dedup):
