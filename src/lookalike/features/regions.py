@@ -25,12 +25,13 @@ from lookalike.features.local import LocalFeatures, extract_local
 from lookalike.features.registry import Extractor, register
 from lookalike.imageio import Decoded
 
-VERSION = "regions256/v2"  # bump when find_regions changes: stored regions are recomputed
+VERSION = "regions256/v3"  # bump when find_regions changes: stored regions are recomputed
 
 SIDE = 256  # long side the regions are found at
 RING = 0.04  # width of the outer ring, as a share of each side
 MAX_COLOURS = 4  # ring colours (quantised) modelled as background
 MIN_RING_EXPLAINED = 0.85  # a ring the colours explain less than this is a photograph's: no regions
+MIN_SIDES_EXPLAINED = 0.95  # ... or each of two opposite sides explained this well (flat UI above and below)
 MIX_DISTANCE = 12.0  # RGB distance to a two-colour mixture under which a pixel is background
 MIN_AREA, MAX_AREA = 0.02, 0.7  # a region's box, as a share of the frame
 MIN_FILL = 0.8  # share of a region's box that is foreground
@@ -85,6 +86,27 @@ def _straight_edges(part: np.ndarray) -> float:
     return float(sorted([part[:2].mean(), part[-2:].mean(), part[:, :2].mean(), part[:, -2:].mean()])[2])
 
 
+def _explained(px: np.ndarray, colours: np.ndarray) -> float:
+    return float((_mixture_distance(px, colours) < MIX_DISTANCE).mean()) if len(colours) else 0.0
+
+
+def _background_colours(small: np.ndarray) -> np.ndarray | None:
+    """The frame's background colours, or None for a photograph. A picture as wide (or as tall) as
+    the frame, as in a phone screenshot, gives its colours to the ring's sides that it touches: then
+    two opposite sides that the same few colours explain almost entirely (the UI above and below it)
+    are the background. Otherwise the whole outer ring is (a screenshot's UI, a collage's pattern)."""
+    h, w = small.shape[:2]
+    t, s = max(1, round(h * RING)), max(1, round(w * RING))
+    for sides in ((small[:t], small[-t:]), (small[:, :s], small[:, -s:])):
+        px = [np.ascontiguousarray(x).reshape(-1, 3).astype(np.float32) for x in sides]
+        colours = _ring_colours(np.concatenate(px))
+        if min(_explained(x, colours) for x in px) >= MIN_SIDES_EXPLAINED:
+            return colours
+    ring = _ring(small)
+    colours = _ring_colours(ring)
+    return colours if _explained(ring, colours) >= MIN_RING_EXPLAINED else None
+
+
 def find_regions(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Boxes (x0, y0, x1, y1) in rgb's pixels of the pictures inside a composite frame, largest first;
     [] for an ordinary photograph."""
@@ -93,9 +115,8 @@ def find_regions(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
     small = cv2.resize(rgb, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA) \
         if s < 1 else rgb
     sh, sw = small.shape[:2]
-    ring = _ring(small)
-    colours = _ring_colours(ring)
-    if len(colours) == 0 or (_mixture_distance(ring, colours) < MIX_DISTANCE).mean() < MIN_RING_EXPLAINED:
+    colours = _background_colours(small)
+    if colours is None:
         return []
     fg = (_mixture_distance(small.reshape(-1, 3).astype(np.float32), colours) >= MIX_DISTANCE).reshape(sh, sw)
     fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))

@@ -103,7 +103,9 @@ MIN_AGREEMENT = 0.8  # share of aligned thumbnail blocks that must correlate (se
 MOMENT_PATCH = 0.03  # a disagreeing patch this large (share of blocks) may be another moment ...
 MAX_GRAPHIC = 0.6  # ... unless what changed is graphic (a logo, a caption): see photometric.graphic_change
 SAME_SCENE = 0.7  # copy-scale score of "same fixed camera, another moment": alike, not a copy
-FIXED_FRAMING = 1.3  # ... which keeps the framing: scale of the fit within 1/1.3-1.3 (crops of crops: 1.8+)
+SAME_FRAME = 0.6  # copy-scale score of two composite frames whose pictures differ (regions.pictures_differ)
+FIXED_FRAMING = 1.75  # ... which keeps the framing: scale of the fit within 1/1.75-1.75 (one background composited
+# at another zoom: up to 1.69; crops of crops: 1.9+, and their changed pixels are few: see graphic_change)
 
 
 def _keeps_framing(v) -> bool:
@@ -189,8 +191,8 @@ class CopyMode(HashMode):
             if a in local and b in local and not (joined and joined.same(a, b)):
                 v = verify(local[a], local[b])
                 asked: list = []
-                out[(a, b)] = copy_score(v, thumbs.get(a), thumbs.get(b), local[a], local[b],
-                                         lambda: asked.append(1))
+                out[(a, b)] = self._frames(index, a, b, copy_score(v, thumbs.get(a), thumbs.get(b), local[a],
+                                                                   local[b], lambda: asked.append(1)))
                 if asked:
                     pending.append((a, b))
                     fits[(a, b)] = v
@@ -200,11 +202,20 @@ class CopyMode(HashMode):
             colour = {i: e[2] for i, e in (extra or {}).items() if len(e) > 2}
             colour.update(index.feature_values(sorted({i for p in pending for i in p} - set(colour)), "cthumb"))
             for a, b in pending:
-                out[(a, b)] = copy_score(fits[(a, b)], thumbs.get(a), thumbs.get(b), local[a], local[b],
-                                         lambda a=a, b=b: (colour[a], colour[b]) if a in colour and b in colour else None)
+                out[(a, b)] = self._frames(index, a, b, copy_score(
+                    fits[(a, b)], thumbs.get(a), thumbs.get(b), local[a], local[b],
+                    lambda a=a, b=b: (colour[a], colour[b]) if a in colour and b in colour else None))
                 if joined and out[(a, b)][0] >= self.threshold:
                     joined.join(a, b)
         return out, local
+
+    def _frames(self, index, a: int, b: int, scored: tuple[float, dict]) -> tuple[float, dict]:
+        """A whole-image copy of two composite frames holds only if a picture of one is in the other."""
+        from lookalike.search import regions as R
+
+        if scored[0] < self.threshold or not R.pictures_differ(index, a, b, self.threshold):
+            return scored
+        return min(scored[0], SAME_FRAME), {**scored[1], "relation": "same-frame"}
 
     def _rotated_queries(self, q: Query) -> np.ndarray:
         """CNN descriptors of the query rotated by 45..315 degrees: both directions, as only one side
@@ -379,6 +390,14 @@ class CopyMode(HashMode):
     hash_sure = 0.9  # hash pairs scoring below this are checked by SIFT too
     min_keypoints = 100  # ... and dropped when SIFT, with this many keypoints on both sides, finds no copy
 
+    def _other_moments(self, index, pairs) -> set:
+        """Near-identical hash pairs whose thumbnails, aligned by their sizes, disagree in one patch
+        (a burst shot, a fixed camera's other moment): verified like other pairs, not accepted."""
+        from lookalike.search.photometric import unaligned_patch
+
+        th = index.feature_values(sorted({i for p in pairs for i in p}), "thumb")
+        return {(a, b) for a, b in pairs if a in th and b in th and unaligned_patch(th[a], th[b]) >= MOMENT_PATCH}
+
     def pairs(self, index, threshold):
         found = {(h[0], h[1]): h for h in super().pairs(index, threshold)}
         # low-content pictures matched by one hash alone are left to the CNN + SIFT path below
@@ -387,6 +406,7 @@ class CopyMode(HashMode):
         # near-certain hash pairs need no verification; borderline ones (different photos of one
         # scene with similar layouts reach pHash distance 8) are checked, and CNN neighbours are verified
         sure = {k for k, h in found.items() if h[2] >= self.hash_sure}
+        sure -= self._other_moments(index, sure)
         joined = _Groups()
         for a, b in sure:
             joined.join(a, b)
@@ -406,8 +426,8 @@ class CopyMode(HashMode):
         from lookalike.search import regions as R
 
         table = R.region_table(index)
-        for (a, b), (s, det) in R.verify_regions(
-                index, R.candidates(index, table.regions, {}, self.min_cosine), table.regions).items():
+        cands = [c for c in R.candidates(index, table.regions, {}, self.min_cosine) if not joined.same(c[0], c[1])]
+        for (a, b), (s, det) in R.verify_regions(index, cands, table.regions).items():
             key = (min(a, b), max(a, b))
             if s >= threshold and (key not in found or s > found[key][2]):
                 found[key] = (*key, s, "region", det)

@@ -39,6 +39,7 @@ def agreement(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a: tuple[int, 
     sa = np.diag([ta.shape[1] / size_a[0], ta.shape[0] / size_a[1], 1.0])
     sb = np.diag([tb.shape[1] / size_b[0], tb.shape[0] / size_b[1], 1.0])
     Ht = sb @ H @ np.linalg.inv(sa)
+    ta, Ht = _prefiltered(ta, Ht)
     hb, wb = tb.shape
     warped = cv2.warpPerspective(ta.astype(np.float32), Ht, (wb, hb), flags=cv2.INTER_LINEAR)
     valid = cv2.warpPerspective(np.ones_like(ta, np.float32), Ht, (wb, hb), flags=cv2.INTER_NEAREST) > 0.5
@@ -59,21 +60,58 @@ def agreement(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a: tuple[int, 
     return good / total if total else 0.0
 
 
+def _prefiltered(t: np.ndarray, Ht: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A thumbnail that Ht (thumbnail pixels) shrinks, resized first by area to about the size it lands
+    at, and Ht for that smaller copy: warping shrinks by sampling and aliases texture (a photo 60 px
+    wide in a phone screenshot's thumbnail agreed with its original in 71-79 % of the blocks)."""
+    h, w = t.shape[:2]
+    corners = np.float64([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]])
+    mapped = cv2.perspectiveTransform(corners, Ht)
+    if not np.isfinite(mapped).all():
+        return t, Ht
+    s = np.sqrt(cv2.contourArea(mapped.astype(np.float32)) / float(w * h))
+    if not 0.05 < s < 0.8:
+        return t, Ht
+    small = cv2.resize(t, (max(4, round(w * s)), max(4, round(h * s))), interpolation=cv2.INTER_AREA)
+    up = np.diag([w / small.shape[1], h / small.shape[0], 1.0])
+    return small, Ht @ up
+
+
 def _aligned(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a, size_b) -> tuple[np.ndarray, np.ndarray]:
     """ta warped onto tb's frame by H (given in working pixels), and where it lands."""
     sa = np.diag([ta.shape[1] / size_a[0], ta.shape[0] / size_a[1], 1.0])
     sb = np.diag([tb.shape[1] / size_b[0], tb.shape[0] / size_b[1], 1.0])
     Ht = sb @ H @ np.linalg.inv(sa)
+    ta, Ht = _prefiltered(ta, Ht)
     hb, wb = tb.shape[:2]
     warped = cv2.warpPerspective(ta, Ht, (wb, hb), flags=cv2.INTER_LINEAR)
     valid = cv2.warpPerspective(np.ones(ta.shape[:2], np.uint8), Ht, (wb, hb), flags=cv2.INTER_NEAREST) > 0
     return warped, valid
 
 
+def _onto_coarser(ta, tb, H, size_a, size_b):
+    """The pair's arguments ordered so that a is warped onto the side that shows the overlap at the
+    coarser resolution (a 2x crop compared on its own grid disagrees wherever the original's
+    thumbnail lacks its detail)."""
+    sa = np.diag([ta.shape[1] / size_a[0], ta.shape[0] / size_a[1], 1.0])
+    sb = np.diag([tb.shape[1] / size_b[0], tb.shape[0] / size_b[1], 1.0])
+    Ht = sb @ H @ np.linalg.inv(sa)
+    h, w = ta.shape[:2]
+    mapped = cv2.perspectiveTransform(np.float64([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]]), Ht)
+    if np.isfinite(mapped).all() and cv2.contourArea(mapped.astype(np.float32)) > 1.5 * w * h:
+        try:
+            return tb, ta, np.linalg.inv(H), size_b, size_a
+        except np.linalg.LinAlgError:
+            pass
+    return ta, tb, H, size_a, size_b
+
+
 def changed_region(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a, size_b, grid: int = 16) -> float:
     """The largest connected patch of aligned blocks that disagree, as a share of the overlap's blocks
-    (grey thumbnails, after a global gain and offset): where a subject moved or another person stands.
+    (grey thumbnails, after a global gain and offset, at the coarser side's resolution): where a
+    subject moved or another person stands.
     Copies measured mostly < 0.03 (overlays and logos up to 0.09: see graphic_change)."""
+    ta, tb, H, size_a, size_b = _onto_coarser(ta, tb, H, size_a, size_b)
     warped, valid = _aligned(ta.astype(np.float32), tb, H, size_a, size_b)
     b = tb.astype(np.float32)
     if valid.sum() < 64:
@@ -110,19 +148,37 @@ def colour_thumb(rgb: np.ndarray, side: int = 256) -> np.ndarray:
     return cv2.resize(rgb, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
-def _concentration(px: np.ndarray) -> float:
-    """Share of pixels in the 4 most frequent colours (32 levels a channel): high for a logo or text."""
+def _two_colours(px: np.ndarray) -> float:
+    """Share of pixels in the 2 most frequent colours (16 levels a channel): high for text in one
+    colour with an outline (dev text overlays 0.48-0.86), lower for a pasted person (0.15-0.48)."""
     if len(px) < 20:
         return 1.0
-    q = px.astype(np.int32) // 32
-    counts = np.bincount(q[:, 0] * 64 + q[:, 1] * 8 + q[:, 2], minlength=512)
-    return float(np.sort(counts)[-4:].sum()) / len(px)
+    q = px.astype(np.int32) // 16
+    counts = np.bincount(q[:, 0] * 256 + q[:, 1] * 16 + q[:, 2], minlength=4096)
+    return float(np.sort(counts)[-2:].sum()) / len(px)
+
+
+def _flat(rgb: np.ndarray, changed: np.ndarray) -> float:
+    """Share of the changed part's inner pixels whose 3 x 3 neighbourhood is flat (std < 6 in every
+    channel): a logo or sticker is flat fills (dev logos 0.78-0.92), a photographed person has
+    shading and texture (0.22-0.61)."""
+    inner = cv2.erode(changed.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if inner.sum() < 10:
+        return 1.0
+    f = rgb.astype(np.float32)
+    mean, sq = cv2.blur(f, (3, 3)), cv2.blur(f * f, (3, 3))
+    std = np.sqrt(np.maximum(sq - mean * mean, 0)).max(axis=2)
+    return float((std[inner] < 6).mean())
 
 
 def graphic_change(ca: np.ndarray, cb: np.ndarray, H: np.ndarray, size_a, size_b) -> float:
     """How graphic the pixels that changed between two aligned colour thumbnails are, on the more
-    graphic side: a pasted logo, caption or sticker is a few flat colours (dev overlays 0.64-0.88), another
-    moment of a real scene (a person moved, another person) is not (0.41-0.59 on one side and the other)."""
+    graphic side (>= MAX_GRAPHIC = 0.6 in copy mode: graphic): a pasted logo or sticker is flat
+    fills, a caption one colour and its outline; another moment of a real scene (a person moved,
+    another person pasted in) is neither. The flat share counts 6/7 (0.7 flat is graphic), the
+    two-colour share 5/4 (0.48 is graphic). The 4 most frequent coarse colours used before gave
+    pasted people 0.6-0.83, as graphic as dev overlays (0.64-0.88)."""
+    ca, cb, H, size_a, size_b = _onto_coarser(ca, cb, H, size_a, size_b)
     warped, valid = _aligned(ca, cb, H, size_a, size_b)
     gw = cv2.cvtColor(warped, cv2.COLOR_RGB2GRAY).astype(np.float32)
     gb = cv2.cvtColor(cb, cv2.COLOR_RGB2GRAY).astype(np.float32)
@@ -131,4 +187,14 @@ def graphic_change(ca: np.ndarray, cb: np.ndarray, H: np.ndarray, size_a, size_b
     gain, offset = np.polyfit(gw[valid], gb[valid], 1)
     changed = ((np.abs(gw * gain + offset - gb) > 30) & valid).astype(np.uint8)
     changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
-    return max(_concentration(warped[changed]), _concentration(cb[changed]))
+    return max(max(_flat(side, changed) * 6 / 7, _two_colours(side[changed]) * 5 / 4) for side in (warped, cb))
+
+
+def unaligned_patch(ta: np.ndarray, tb: np.ndarray) -> float:
+    """changed_region of two thumbnails of one framing (aspect ratios within 3 %), aligned by their
+    sizes alone, as a near-identical hash pair is; 0 for other framings (a letterbox, a pad), which
+    hashes reach through their own variants."""
+    (ha, wa), (hb, wb) = ta.shape[:2], tb.shape[:2]
+    if abs(np.log((wa / ha) / (wb / hb))) > 0.03:
+        return 0.0
+    return changed_region(ta, tb, np.diag([wb / wa, hb / ha, 1.0]), (wa, ha), (wb, hb))
