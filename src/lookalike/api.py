@@ -203,7 +203,7 @@ class Index:
         if keep not in KEEP_RULES:
             raise ValueError(f"unknown keep rule {keep!r}; choose one of: {', '.join(KEEP_RULES)}")
         t = m.threshold if threshold is None else _check_score(threshold, "threshold")
-        self.ensure(m.features)
+        self.ensure([*m.features, *m.pair_features])  # one decoding pass for what pairs() will need
         hits = [h for h in m.pairs(self, t) if h[2] >= t]
         ids = {i for h in hits for i in h[:2]}
         paths, keys = self.catalog.paths(ids), self.catalog.keys(ids)

@@ -321,12 +321,22 @@ def _run(todo: list[tuple[str, dict]], features: list[str], *, workers: int | No
 def compute_missing(catalog: Catalog, names: list[str], *, workers: int | None = None,
                     progress: Callable[[int, int], None] | None = None, chunk: int = 16) -> int:
     """Compute features that some indexed files lack (a mode used on an index built without them)."""
-    ids: set[int] = set()
+    lacks: dict[int, list[str]] = {}
     for n in names:
-        ids.update(row.id for row in catalog.missing(n, registry.get(n).version))
-    # files are read by key (absolute): a relative stored path depends on the folder a command runs in
-    ids_by_path = {k: i for i, k in sorted(catalog.keys(ids).items())}
-    return _compute(catalog, ids_by_path, names, workers=workers, progress=progress, chunk=chunk)
+        for row in catalog.missing(n, registry.get(n).version):
+            lacks.setdefault(row.id, []).append(n)
+    # each file gets only what it lacks (one decoding for all of it); files lacking the same features
+    # run together; files are read by key (absolute): a relative stored path depends on the folder a
+    # command runs in
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, ns in lacks.items():
+        groups.setdefault(tuple(ns), []).append(i)
+    done, total = 0, len(lacks)
+    for ns, ids in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        ids_by_path = {k: i for i, k in sorted(catalog.keys(ids).items())}
+        step = (lambda d, _t, base=done: progress(base + d, total)) if progress else None
+        done += _compute(catalog, ids_by_path, list(ns), workers=workers, progress=step, chunk=chunk)
+    return done
 
 
 def compute_for(catalog: Catalog, ids: list[int], names: list[str], *, workers: int | None = None,

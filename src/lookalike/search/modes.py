@@ -40,6 +40,9 @@ class Mode:
     name: ClassVar[str]
     features: ClassVar[tuple[str, ...]]
     threshold: ClassVar[float]  # default: score at or above which two images count as alike
+    # features pairs() computes on first use for (nearly) every file: `dedup` computes them with
+    # `features`, in one decoding pass, rather than in a pass of their own
+    pair_features: ClassVar[tuple[str, ...]] = ()
 
     def search(self, index: Index, q: Query, k: int, min_score: float) -> list[Hit]:
         raise NotImplementedError
@@ -158,6 +161,7 @@ class CopyMode(HashMode):
     confirmed geometrically with SIFT + RANSAC."""
 
     name, features, threshold = "copy", ("phash8", "pdq8", "cnn", "cnnrot", "regions"), 0.8
+    pair_features = ("local", "thumb")  # SIFT and thumbnails of candidates: nearly every file has one
     neighbours = 20  # CNN candidates per image (a photo with 10 easy copies still gets its hard ones)
     rotated_neighbours = 5  # CNN candidates per rotated view of an image
     min_cosine = 0.55  # below this, CNN candidates are not worth verifying
@@ -170,7 +174,7 @@ class CopyMode(HashMode):
         groups found so far; a pair already inside one group is skipped (the closure will hold it)
         and each confirmed pair joins its two groups."""
         from lookalike.ingest import compute_for
-        from lookalike.search.verify import verify
+        from lookalike.search.batchverify import score_pairs
 
         ids = sorted({i for p in pairs for i in p if i >= 0})
         # local features and thumbnails of candidates are computed on first use, in one decoding pass
@@ -187,17 +191,18 @@ class CopyMode(HashMode):
         # one batch after the first pass (one decoding pass), then those pairs are scored again
         pending: list = []
         out, fits = {}, {}
-        for a, b in pairs:
-            if a in local and b in local and not (joined and joined.same(a, b)):
-                v = verify(local[a], local[b])
-                asked: list = []
-                out[(a, b)] = self._frames(index, a, b, copy_score(v, thumbs.get(a), thumbs.get(b), local[a],
-                                                                   local[b], lambda: asked.append(1)))
-                if asked:
-                    pending.append((a, b))
-                    fits[(a, b)] = v
-                elif joined and out[(a, b)][0] >= self.threshold:
-                    joined.join(a, b)
+
+        def done(pair, scored, asked_colours):
+            out[pair] = scored = self._frames(index, *pair, scored)
+            if asked_colours is not None:
+                pending.append(pair)
+                fits[pair] = asked_colours
+            elif joined and scored[0] >= self.threshold:
+                joined.join(*pair)
+
+        # on every core, in rounds: a pair that earlier rounds put in one group is skipped
+        score_pairs([(a, b) for a, b in pairs if a in local and b in local], local, thumbs,
+                    skip=(lambda a, b: joined.same(a, b)) if joined else (lambda a, b: False), done=done)
         if pending:
             colour = {i: e[2] for i, e in (extra or {}).items() if len(e) > 2}
             colour.update(index.feature_values(sorted({i for p in pending for i in p} - set(colour)), "cthumb"))
