@@ -112,7 +112,7 @@ def test_phone_screenshots_of_different_photos_are_not_copies(fixture_dedup):
 def test_burst_shots_with_near_identical_hashes_are_verified(fixture_dedup):
     """Two balcony photos of one camera, the subject's head turned: pHash distance 4 (score 0.9),
     which used to be accepted without verification."""
-    from lookalike.search.modes import CopyMode
+    from lookalike.search.copy import CopyMode
 
     files, pairs, where = fixture_dedup
     assert _pair(files, pairs, "burst_a", "burst_b") is None

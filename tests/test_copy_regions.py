@@ -99,7 +99,7 @@ def test_fixed_camera_another_moment_is_not_a_copy(fixture_dedup, data_dir):
     but disagree in one natural patch. Not reported; verification calls them the same scene."""
     from lookalike.features.local import extract_local
     from lookalike.imageio.load import load_file
-    from lookalike.search.modes import copy_score
+    from lookalike.search.copy import copy_score
     from lookalike.search.photometric import colour_thumb, thumb
     from lookalike.search.verify import verify
 

@@ -134,7 +134,7 @@ def test_shared_screenshot_frame_is_not_a_copy(data_dir):
     """Two different photos in the same UI frame share many exact matches on the bars, enough for a
     homography; copy mode's score (verification + pixel agreement) must not call them copies, while
     the same photo framed vs. plain still is one."""
-    from lookalike.search.modes import copy_score
+    from lookalike.search.copy import copy_score
     from lookalike.search.photometric import thumb
 
     # originals of screenshot pairs: each belongs to another copy group, so they are different photos

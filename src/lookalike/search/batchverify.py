@@ -24,7 +24,7 @@ _SHARED: dict = {}  # the features, set before the workers fork (they inherit it
 def _score_pair(local: dict, thumbs: dict, a: int, b: int):
     """(score, details), and the Verification when the score asks for colour thumbnails (a pair whose
     aligned pixels disagree in one patch: CopyMode rescores it once they are computed), else None."""
-    from lookalike.search.modes import copy_score
+    from lookalike.search.copy import copy_score
     from lookalike.search.verify import verify
 
     v = verify(local[a], local[b])

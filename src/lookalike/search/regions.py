@@ -79,7 +79,7 @@ def verify_regions(index, cands, owners: dict[int, list[Region]], extra: dict | 
     """Copy-scale score of each candidate (owner key, other, region number, cosine), the region
     verified against the other's whole image -> {(owner, other): (best score, details)}.
     extra: {key: (LocalFeatures, thumbnail)} of images outside the index (a query)."""
-    from lookalike.search.modes import copy_score
+    from lookalike.search.copy import copy_score
     from lookalike.search.verify import verify
 
     if not cands:

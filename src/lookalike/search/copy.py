@@ -1,0 +1,363 @@
+"""Copy mode: copies that hashes miss (crops, rotations by any angle, screenshots, heavy overlays,
+pictures inside screenshots and collages), found by CNN neighbours and confirmed geometrically; and
+the copy-scale score that tells a copy from the same fixed camera at another moment."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lookalike.features import registry
+from lookalike.search.modes import HashMode, Query, _best_per_pair, _Groups, transitive_pairs
+
+
+VERIFIED_COPY = 0.65  # verification score that copy mode maps to its 0.8 threshold
+
+
+def verified_copy_score(v: float) -> float:
+    """Geometric verification score on the copy scale (>= 0.8 = copy), linear on both sides of
+    VERIFIED_COPY. verify() calls 0.5 a confirmed copy; copy mode asks for more, because different
+    photos of one facade from nearly the same spot verify at 0.5-0.64 (near_duplicate: landmark photos)."""
+    if v >= VERIFIED_COPY:
+        return 0.8 + 0.2 * (v - VERIFIED_COPY) / (1 - VERIFIED_COPY)
+    return 0.8 * v / VERIFIED_COPY
+
+
+MIN_AGREEMENT = 0.8  # share of aligned thumbnail blocks that must correlate (search/photometric.py)
+MOMENT_PATCH = 0.03  # a disagreeing patch this large (share of blocks) may be another moment ...
+MAX_GRAPHIC = 0.6  # ... unless what changed is graphic (a logo, a caption): see photometric.graphic_change
+SAME_SCENE = 0.7  # copy-scale score of "same fixed camera, another moment": alike, not a copy
+SAME_FRAME = 0.6  # copy-scale score of two composite frames whose pictures differ (regions.pictures_differ)
+FIXED_FRAMING = 1.75  # ... which keeps the framing: scale of the fit within 1/1.75-1.75 (one background composited
+# at another zoom: up to 1.69; crops of crops: 1.9+, and their changed pixels are few: see graphic_change)
+
+
+def _keeps_framing(v) -> bool:
+    """A fit a fixed camera gives two of its photos: not mirrored, turned by under 10 degrees, scale
+    within 1/FIXED_FRAMING-FIXED_FRAMING. Rotated, mirrored and cropped copies are not judged as
+    moments (at 8 px blocks their resampled thumbnails decorrelate in textured patches)."""
+    import math
+
+    if v.flipped or v.H is None or not 1 / FIXED_FRAMING <= v.cues.get("scale", 0) <= FIXED_FRAMING:
+        return False
+    return abs(math.degrees(math.atan2(v.H[1, 0], v.H[0, 0]))) < 10
+
+
+def copy_score(v, thumb_a, thumb_b, local_a, local_b, colours=None) -> tuple[float, dict]:
+    """Copy-scale score of a Verification of (local_a, local_b) given both 128 px grey thumbnails
+    (photometric.thumb), and its evidence. A geometric fit is confirmed only where
+    the aligned pixels agree: different photos in one social-media frame, or of one facade from nearly
+    the same spot, fit a homography (0.5-0.98 verification) but agree in only 52-76 % of the blocks;
+    copies, even recoloured, captioned or screenshotted, in 88-100 % (near_duplicate).
+
+    colours: a function giving both 256 px colour thumbnails (photometric.colour_thumb), asked only
+    when the aligned thumbnails disagree in one connected patch: if what changed there is not a
+    graphic (another person, a subject that moved in front of a fixed camera), the pair is the same
+    scene at another moment, relation "same-scene", scored below the copy threshold."""
+    from lookalike.search.photometric import agreement, changed_region, graphic_change
+
+    s = verified_copy_score(v.score)
+    det = {"inliers": v.inliers, "verification": round(v.score, 3)}
+    if s >= 0.8 * MIN_AGREEMENT and v.H is not None and thumb_a is not None and thumb_b is not None:
+        sizes = (local_a.width, local_a.height), (local_b.width, local_b.height)
+        ag = agreement(thumb_a, thumb_b, v.H, *sizes)
+        det["agreement"] = round(ag, 3)
+        if ag < MIN_AGREEMENT:
+            s = min(s, 0.8 * ag)
+        elif s >= 0.8 and colours is not None and _keeps_framing(v):
+            patch = changed_region(thumb_a, thumb_b, v.H, *sizes)
+            pair = colours() if patch >= MOMENT_PATCH else None
+            if pair is not None:
+                graphic = graphic_change(pair[0], pair[1], v.H, *sizes)
+                det.update(changed_patch=round(patch, 3), graphic=round(graphic, 3))
+                if graphic < MAX_GRAPHIC:
+                    s = min(s, SAME_SCENE)
+                    det["relation"] = "same-scene"
+    return s, det
+
+
+class CopyMode(HashMode):
+    """Copies that hashes miss (crops keeping half the picture, rotations by any angle, perspective,
+    screenshots, heavy overlays): CNN neighbours, also of the pictures rotated by 45-degree steps, are
+    confirmed geometrically with SIFT + RANSAC."""
+
+    name, features, threshold = "copy", ("phash8", "pdq8", "cnn", "cnnrot", "regions"), 0.8
+    pair_features = ("local", "thumb")  # SIFT and thumbnails of candidates: nearly every file has one
+    neighbours = 20  # CNN candidates per image (a photo with 10 easy copies still gets its hard ones)
+    rotated_neighbours = 5  # CNN candidates per rotated view of an image
+    min_cosine = 0.55  # below this, CNN candidates are not worth verifying
+
+    def _verify(self, index, pairs: list[tuple[int, int]], extra: dict | None = None,
+                joined: "_Groups | None" = None) -> tuple[dict, dict]:
+        """Score each pair on the copy scale -> ({pair: (score, details)}, {id: LocalFeatures}).
+
+        extra: {id: (LocalFeatures, thumbnail)} of images outside the index (a query). joined: copy
+        groups found so far; a pair already inside one group is skipped (the closure will hold it)
+        and each confirmed pair joins its two groups."""
+        from lookalike.ingest import compute_for
+        from lookalike.search.batchverify import score_pairs
+
+        ids = sorted({i for p in pairs for i in p if i >= 0})
+        # local features and thumbnails of candidates are computed on first use, in one decoding pass
+        need = {n: registry.get(n).version for n in ("local", "thumb")}
+        have = {n: {fid for fid, _ in index.catalog.features_by_ids(ids, n, v)} for n, v in need.items()}
+        missing = [i for i in ids if not all(i in have[n] for n in need)]
+        if missing:
+            compute_for(index.catalog, missing, list(need))
+        local = index.feature_values(ids, "local")
+        thumbs = index.feature_values(ids, "thumb")
+        for i, (lf, th, *_) in (extra or {}).items():
+            local[i], thumbs[i] = lf, th
+        # colour thumbnails only for pairs whose aligned pixels disagree in one patch: asked for in
+        # one batch after the first pass (one decoding pass), then those pairs are scored again
+        pending: list = []
+        out, fits = {}, {}
+
+        def done(pair, scored, asked_colours):
+            out[pair] = scored = self._frames(index, *pair, scored)
+            if asked_colours is not None:
+                pending.append(pair)
+                fits[pair] = asked_colours
+            elif joined and scored[0] >= self.threshold:
+                joined.join(*pair)
+
+        # on every core, in rounds: a pair that earlier rounds put in one group is skipped
+        score_pairs([(a, b) for a, b in pairs if a in local and b in local], local, thumbs,
+                    skip=(lambda a, b: joined.same(a, b)) if joined else (lambda a, b: False), done=done)
+        if pending:
+            colour = {i: e[2] for i, e in (extra or {}).items() if len(e) > 2}
+            colour.update(index.feature_values(sorted({i for p in pending for i in p} - set(colour)), "cthumb"))
+            for a, b in pending:
+                out[(a, b)] = self._frames(index, a, b, copy_score(
+                    fits[(a, b)], thumbs.get(a), thumbs.get(b), local[a], local[b],
+                    lambda a=a, b=b: (colour[a], colour[b]) if a in colour and b in colour else None))
+                if joined and out[(a, b)][0] >= self.threshold:
+                    joined.join(a, b)
+        return out, local
+
+    def _frames(self, index, a: int, b: int, scored: tuple[float, dict]) -> tuple[float, dict]:
+        """A whole-image copy of two composite frames holds only if a picture of one is in the other."""
+        from lookalike.search import regions as R
+
+        if scored[0] < self.threshold or not R.pictures_differ(index, a, b, self.threshold):
+            return scored
+        return min(scored[0], SAME_FRAME), {**scored[1], "relation": "same-frame"}
+
+    def _rotated_queries(self, q: Query) -> np.ndarray:
+        """CNN descriptors of the query rotated by 45..315 degrees: both directions, as only one side
+        of the pair (the query) has rotated views here."""
+        ex = registry.get("cnnrot")
+        stored = q.features.get("cnnrot")
+        back = ex.net.embed_rotated([q.rgb], [360 - a for a in ex.angles])[0]
+        if stored is None:
+            stored = ex.net.embed_rotated([q.rgb], ex.angles)[0]
+        return np.concatenate([np.asarray(stored, np.float32).reshape(-1, back.shape[1]), back])
+
+    def _query_regions(self, index, q: Query) -> dict:
+        """Region matches of a query: its own picture regions against indexed images, and its whole
+        image against indexed regions -> {(owner, other): (score, details)}, the query as id -1."""
+        from lookalike.features.local import extract_local
+        from lookalike.search import regions as R
+        from lookalike.search.photometric import thumb
+
+        value = q.features.get("regions")
+        own = {-1: value} if value is not None else {}
+        cands = R.candidates(index, own, {-1: q.features["cnn"]}, self.min_cosine)
+        if not cands:
+            return {}
+        qloc = q.features.get("local")
+        return R.verify_regions(index, cands, own, {-1: (qloc if qloc is not None else extract_local(q.rgb),
+                                                          thumb(q.rgb))})
+
+    def _file_regions(self, index, fids: list[int], joined: "_Groups | None" = None) -> dict:
+        """Region matches of indexed files, as pairs() finds them: their picture regions against whole
+        images and their whole images against regions -> {(owner, other): (score, details)}."""
+        from lookalike.search import regions as R
+
+        table = R.region_table(index)
+        own = {f: table.regions[f] for f in fids if f in table.regions}
+        cnn = index.feature_values(fids, "cnn")
+        cands = R.candidates(index, own, cnn, self.min_cosine)
+        if joined is not None:
+            cands = [c for c in cands if not joined.same(c[0], c[1])]
+        return R.verify_regions(index, cands, own)
+
+    def search(self, index, q, k, min_score):
+        hits = {h[0]: h for h in super().search(index, q, k, min_score)}
+        vx = index.vectors("cnn")
+        # one query has no copies of copies to lean on (pairs() has): look deeper than pairs() does,
+        # past the query's easy copies that fill the nearest places
+        sims, ids = vx.search(np.asarray(q.features["cnn"], np.float32)[None], max(k, 3 * self.neighbours))
+        rs, ri = vx.search(self._rotated_queries(q), self.neighbours)
+        cands = []
+        for s_, i in zip(np.concatenate([sims.ravel(), rs.ravel()]), np.concatenate([ids.ravel(), ri.ravel()])):
+            i = int(i)
+            confirmed = i in hits and hits[i][1] >= self.threshold
+            if i >= 0 and s_ >= self.min_cosine and not confirmed and i not in cands:
+                cands.append(i)
+        if cands:
+            from lookalike.features.local import extract_local
+            from lookalike.search.photometric import thumb
+
+            qloc = q.features.get("local")
+            if qloc is None:
+                qloc = extract_local(q.rgb)
+            from lookalike.search.photometric import colour_thumb
+
+            scored, _ = self._verify(index, [(-1, c) for c in cands], {-1: (qloc, thumb(q.rgb), colour_thumb(q.rgb))})
+            for (a, b), (s, det) in scored.items():
+                if s >= min_score and (b not in hits or s > hits[b][1]):
+                    hits[b] = (b, s, "sift", det)
+        for (a, b), (s, det) in self._query_regions(index, q).items():
+            other = b if a == -1 else a
+            if s >= min_score and (other not in hits or s > hits[other][1]):
+                hits[other] = (other, s, "region", det)
+        self._expand(index, hits)
+        return sorted(hits.values(), key=lambda h: -h[1])
+
+    def _file_candidates(self, index, fid: int) -> list[tuple[int, float]]:
+        """What pairs() would verify for one indexed file: its hash matches (score) and its CNN
+        neighbours and those of its rotated views (cosine), best first."""
+        out: dict[int, float] = {}
+        m = self._matcher(index)
+        row = m._row.get(fid)
+        if row is not None:
+            variants = {meth: c[row] for meth, c in m.codes.items()}
+            for i, (s_, meth, _) in m.query(variants, self.threshold).items():
+                if i != fid and not m.weak_pair(fid, i):
+                    out[i] = max(s_, out.get(i, 0.0))
+        vx = index.vectors("cnn")
+        views = []
+        cnn = index.feature_values([fid], "cnn").get(fid)
+        if cnn is not None:
+            views.append((np.asarray(cnn, np.float32)[None], self.neighbours))
+        rot = index.feature_values([fid], "cnnrot").get(fid)
+        if rot is not None:
+            views.append((np.asarray(rot, np.float32).reshape(-1, vx.dim), self.rotated_neighbours))
+        for X, k in views:
+            sims, ids = vx.search(X, k)
+            for s_, i in zip(sims.ravel(), ids.ravel()):
+                if i >= 0 and int(i) != fid and s_ >= self.min_cosine:
+                    out[int(i)] = max(float(s_), out.get(int(i), -1.0))
+        return sorted(out.items(), key=lambda kv: -kv[1])
+
+    max_expansion = 500  # copies of copies followed per query at most (pairs()' closure limit)
+
+    def _expand(self, index, hits: dict) -> None:
+        """Copies of copies, as pairs() joins them: from every confirmed hit, the pairs pairs() would
+        verify for it (its hash matches, CNN and rotated-view neighbours) are verified, and what they
+        confirm joins the query's hits, scored by the weakest link (method "transitive"). So `search`
+        finds every file `dedup` puts in one copy group with it (a copy rotated by 135 degrees that
+        only its 90- and 180-degree siblings match)."""
+        joined = _Groups()
+        frontier = [h[0] for h in hits.values() if h[1] >= self.threshold]
+        for f in frontier:
+            joined.join(-1, f)
+        while frontier and len(hits) < self.max_expansion:
+            todo: dict[tuple[int, int], float] = {}
+            for f in frontier:
+                for c, s_ in self._file_candidates(index, f):
+                    if not joined.same(-1, c):
+                        todo[(f, c)] = s_
+            verified = {}
+            for (f, c), s_ in todo.items():  # near-certain hash matches: accepted as pairs() does
+                if s_ >= self.hash_sure and not joined.same(-1, c):
+                    verified[(f, c)] = (s_, {"method": "hash"})
+                    joined.join(f, c)
+            more, _ = self._verify(index, sorted(set(todo) - set(verified)), joined=joined)
+            verified.update(more)
+            for (a, b), sd in self._file_regions(index, frontier, joined).items():
+                f, c = (a, b) if a in set(frontier) else (b, a)
+                if f in hits and not joined.same(-1, c) and sd[0] > verified.get((f, c), (-1.0,))[0]:
+                    verified[(f, c)] = sd
+            frontier = []
+            for (f, c), (s_, det) in verified.items():
+                if s_ < self.threshold:
+                    continue
+                if c not in hits or hits[c][1] < self.threshold:
+                    frontier.append(c)
+                link = min(s_, hits[f][1])
+                if c not in hits or link > hits[c][1]:
+                    hits[c] = (c, link, "transitive", {"via": int(f), **det})
+
+    def _candidates(self, index, joined: "_Groups") -> dict[tuple[int, int], float]:
+        """Pairs worth verifying, with their best cosine: CNN neighbours of every image and of its
+        rotated views, unless already joined in one copy group."""
+        vx = index.vectors("cnn")
+        cands: dict[tuple[int, int], float] = {}
+
+        def add(rows, sims, nbrs):
+            for a, row_s, row_i in zip(rows, sims, nbrs):
+                for s_, b in zip(row_s, row_i):
+                    if b >= 0 and b != a and s_ >= self.min_cosine and not joined.same(int(a), int(b)):
+                        key = (int(min(a, b)), int(max(a, b)))
+                        cands[key] = max(float(s_), cands.get(key, -1.0))
+
+        sims, nbr = vx.knn_graph(self.neighbours)
+        add(vx.ids(), sims, nbr)
+        ex = registry.get("cnnrot")
+        rows, block = [], []
+
+        def flush():
+            s_, i_ = vx.search(np.concatenate(block), self.rotated_neighbours)
+            add(np.repeat(rows, len(ex.angles)), s_, i_)
+            rows.clear()
+            block.clear()
+
+        for fid, blob in index.catalog.iter_feature("cnnrot", ex.version):  # streamed: 15 KB a file
+            rows.append(fid)
+            block.append(ex.decode(blob).reshape(-1, vx.dim))
+            if len(block) >= 256:
+                flush()
+        if block:
+            flush()
+        return cands
+
+    hash_sure = 0.9  # hash pairs scoring below this are checked by SIFT too
+    min_keypoints = 100  # ... and dropped when SIFT, with this many keypoints on both sides, finds no copy
+
+    def _other_moments(self, index, pairs) -> set:
+        """Near-identical hash pairs whose thumbnails, aligned by their sizes, disagree in one patch
+        (a burst shot, a fixed camera's other moment): verified like other pairs, not accepted."""
+        from lookalike.search.photometric import unaligned_patch
+
+        th = index.feature_values(sorted({i for p in pairs for i in p}), "thumb")
+        return {(a, b) for a, b in pairs if a in th and b in th and unaligned_patch(th[a], th[b]) >= MOMENT_PATCH}
+
+    def pairs(self, index, threshold):
+        found = {(h[0], h[1]): h for h in super().pairs(index, threshold)}
+        # low-content pictures matched by one hash alone are left to the CNN + SIFT path below
+        m = self._matcher(index)
+        found = {k: h for k, h in found.items() if h[3] not in ("pdq", "phash") or not m.weak_pair(*k)}
+        # near-certain hash pairs need no verification; borderline ones (different photos of one
+        # scene with similar layouts reach pHash distance 8) are checked, and CNN neighbours are verified
+        sure = {k for k, h in found.items() if h[2] >= self.hash_sure}
+        sure -= self._other_moments(index, sure)
+        joined = _Groups()
+        for a, b in sure:
+            joined.join(a, b)
+        # borderline hash pairs first, then CNN candidates from the most alike: pairs that earlier
+        # confirmations already put in one group are not verified again (the closure adds them)
+        cands = self._candidates(index, joined)
+        todo = sorted(set(found) - sure) + sorted(set(cands) - set(found), key=lambda k: (-cands[k], k))
+        verified, local = self._verify(index, todo, joined=joined)
+        sizes = {i: len(lf) for i, lf in local.items()}
+        for (a, b), (s, det) in verified.items():
+            old = found.get((a, b))
+            if old is not None and s < self.threshold and min(sizes.get(a, 0), sizes.get(b, 0)) >= self.min_keypoints:
+                # a textured pair that SIFT cannot match is not a copy, whatever a 64-bit hash says
+                found[(a, b)] = (a, b, s, f"{old[3]}+sift", {**old[4], **det})
+            elif s >= threshold and (old is None or s > old[2]):
+                found[(a, b)] = (a, b, s, "sift", det)
+        from lookalike.search import regions as R
+
+        table = R.region_table(index)
+        cands = [c for c in R.candidates(index, table.regions, {}, self.min_cosine) if not joined.same(c[0], c[1])]
+        for (a, b), (s, det) in R.verify_regions(index, cands, table.regions).items():
+            key = (min(a, b), max(a, b))
+            if s >= threshold and (key not in found or s > found[key][2]):
+                found[key] = (*key, s, "region", det)
+        direct = [h for h in _best_per_pair(list(found.values())) if h[2] >= threshold]
+        # copies of copies only through confident links: a low threshold adds weaker direct pairs,
+        # never chains of them (one weak false link would join two whole groups)
+        linked = max(threshold, self.threshold)
+        return _best_per_pair(direct + transitive_pairs([h for h in direct if h[2] >= linked]))
