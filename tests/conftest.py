@@ -120,3 +120,22 @@ def index_demo_photos(root: Path, names, index_name: str) -> Path:
     with Index.open(root / index_name) as idx:
         idx.add([photos], workers=1)
     return root / index_name
+
+
+class CopyFixture:
+    """Named files indexed at `where` and their copy-mode dedup pairs, for copy-mode failure classes."""
+
+    def __init__(self, files: dict[str, str], where: Path):
+        self.files, self.where = files, where
+        with Index.open(where) as idx:
+            idx.add(list(files.values()), workers=1)
+            self.pairs = {frozenset((p.a, p.b)): p for p in idx.dedup(mode="copy").pairs}
+
+    def pair(self, a: str, b: str):
+        """The dedup pair of files named a and b, or None."""
+        return self.pairs.get(frozenset((self.files[a], self.files[b])))
+
+    def search_finds(self, query: str, other: str) -> bool:
+        """Does `search` of file `query` find file `other` (search agrees with dedup)?"""
+        with Index.open(self.where) as idx:
+            return self.files[other] in {m.path for m in idx.search([self.files[query]], mode="copy")[0].results}

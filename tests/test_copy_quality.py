@@ -12,6 +12,7 @@ import csv
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
+from conftest import CopyFixture
 from lookalike.api import Index
 
 WORDS = "shared photo view travel today the best place morning city trip new post".split()
@@ -71,42 +72,33 @@ def fixture_dedup(data_dir, tmp_path_factory):
         "composite_a": str(lund / "lund_12__00_full_p3m_819ea202.jpg"),
         "composite_b": str(lund / "lund_12__01_full_p3m_bac3c1ff.jpg"),
     }
-    where = tmp / "idx"
-    with Index.open(where) as idx:
-        idx.add(list(files.values()), workers=1)
-        pairs = {frozenset((p.a, p.b)): p for p in idx.dedup(mode="copy").pairs}
-    return files, pairs, where
-
-
-def _pair(files, pairs, a, b):
-    return pairs.get(frozenset((files[a], files[b])))
+    return CopyFixture(files, tmp / "idx")
 
 
 def test_photo_in_a_phone_screenshot_is_found(fixture_dedup):
     from lookalike.features.regions import find_regions
     from lookalike.imageio.load import load_file
 
-    files, pairs, where = fixture_dedup
-    shot = find_regions(load_file(files["phone_a"]).rgb)  # the picture touches the screen's sides
+    fx = fixture_dedup
+    shot = find_regions(load_file(fx.files["phone_a"]).rgb)  # the picture touches the screen's sides
     assert len(shot) == 1 and shot[0][0] == 0, shot
     for photo, phone in (("photo_a", "phone_a"), ("photo_b", "phone_b")):
-        assert _pair(files, pairs, photo, phone) is not None, phone
-    with Index.open(where) as idx:  # search agrees with dedup, from either side
-        for q, other in (("phone_a", "photo_a"), ("photo_a", "phone_a")):
-            found = {m.path for m in idx.search([files[q]], mode="copy")[0].results}
-            assert files[other] in found, (q, found)
+        assert fx.pair(photo, phone) is not None, phone
+    # search agrees with dedup, from either side
+    for q, other in (("phone_a", "photo_a"), ("photo_a", "phone_a")):
+        assert fx.search_finds(q, other), (q, other)
 
 
 def test_phone_screenshots_of_different_photos_are_not_copies(fixture_dedup):
     from lookalike.search import regions as R
 
-    files, pairs, where = fixture_dedup
+    fx = fixture_dedup
     for a, b in (("phone_a", "phone_b"), ("phone_a", "photo_b"), ("photo_a", "phone_b"), ("photo_a", "photo_b")):
-        assert _pair(files, pairs, a, b) is None, (a, b)
-    with Index.open(where) as idx:  # two frames with pictures: a whole-image fit needs a shared picture
+        assert fx.pair(a, b) is None, (a, b)
+    with Index.open(fx.where) as idx:  # two frames with pictures: a whole-image fit needs a shared picture
         ids = idx.catalog.ids_by_path()
-        assert R.pictures_differ(idx, ids[files["phone_a"]], ids[files["phone_b"]], 0.8)
-        assert not R.pictures_differ(idx, ids[files["phone_a"]], ids[files["phone_a"]], 0.8)
+        assert R.pictures_differ(idx, ids[fx.files["phone_a"]], ids[fx.files["phone_b"]], 0.8)
+        assert not R.pictures_differ(idx, ids[fx.files["phone_a"]], ids[fx.files["phone_a"]], 0.8)
 
 
 def test_burst_shots_with_near_identical_hashes_are_verified(fixture_dedup):
@@ -114,14 +106,14 @@ def test_burst_shots_with_near_identical_hashes_are_verified(fixture_dedup):
     which used to be accepted without verification."""
     from lookalike.search.copy import CopyMode
 
-    files, pairs, where = fixture_dedup
-    assert _pair(files, pairs, "burst_a", "burst_b") is None
-    with Index.open(where) as idx:
+    fx = fixture_dedup
+    assert fx.pair("burst_a", "burst_b") is None
+    with Index.open(fx.where) as idx:
         ids = idx.catalog.ids_by_path()
-        pair = tuple(sorted((ids[files["burst_a"]], ids[files["burst_b"]])))
+        pair = tuple(sorted((ids[fx.files["burst_a"]], ids[fx.files["burst_b"]])))
         assert CopyMode()._other_moments(idx, {pair}) == {pair}  # sent to verification, not accepted
 
 
 def test_composites_of_one_background_with_another_person_are_not_copies(fixture_dedup):
-    files, pairs, _ = fixture_dedup
-    assert _pair(files, pairs, "composite_a", "composite_b") is None
+    fx = fixture_dedup
+    assert fx.pair("composite_a", "composite_b") is None

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from lookalike.api import Index
+from conftest import CopyFixture
 
 WORDS = "shared photo view travel today the best place morning city trip new post".split()
 
@@ -47,7 +47,7 @@ def _collage(photos: list[Image.Image]) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def fixture_dedup(data_dir, tmp_path_factory):
-    """One small index of every fixture -> (files by role, copy pairs as sets of two paths, index dir)."""
+    """One small index of every fixture and its copy pairs."""
     tmp = tmp_path_factory.mktemp("copy_regions")
     rng = random.Random(13)
     retrieval = sorted((data_dir / "retrieval" / "images" / "phototourism").glob("*.jpg"))
@@ -66,32 +66,21 @@ def fixture_dedup(data_dir, tmp_path_factory):
         "logo_original": str(nd / "originals" / "o001.jpg"),
         "logo_copy": str(nd / "copies" / "o001__logo_overlay.jpg"),
     }
-    where = tmp / "idx"
-    with Index.open(where) as idx:
-        idx.add(list(files.values()), workers=1)
-        pairs = {frozenset((p.a, p.b)): p for p in idx.dedup(mode="copy").pairs}
-    return files, pairs, where
-
-
-def _pair(files, pairs, a, b):
-    return pairs.get(frozenset((files[a], files[b])))
+    return CopyFixture(files, tmp / "idx")
 
 
 def test_screenshot_of_a_crop_is_found(fixture_dedup):
-    files, pairs, where = fixture_dedup
-    assert _pair(files, pairs, "screenshot_original", "screenshot") is not None
-    with Index.open(where) as idx:  # search agrees with dedup, from either side
-        for q, other in (("screenshot", "screenshot_original"), ("screenshot_original", "screenshot")):
-            found = {m.path for m in idx.search([files[q]], mode="copy")[0].results}
-            assert files[other] in found, (q, found)
+    fx = fixture_dedup
+    assert fx.pair("screenshot_original", "screenshot") is not None
+    # search agrees with dedup, from either side
+    for q, other in (("screenshot", "screenshot_original"), ("screenshot_original", "screenshot")):
+        assert fx.search_finds(q, other), (q, other)
 
 
 def test_photo_in_a_collage_is_found(fixture_dedup):
-    files, pairs, where = fixture_dedup
-    assert _pair(files, pairs, "collage_original", "collage") is not None
-    with Index.open(where) as idx:
-        found = {m.path for m in idx.search([files["collage_original"]], mode="copy")[0].results}
-        assert files["collage"] in found
+    fx = fixture_dedup
+    assert fx.pair("collage_original", "collage") is not None
+    assert fx.search_finds("collage_original", "collage")
 
 
 def test_fixed_camera_another_moment_is_not_a_copy(fixture_dedup, data_dir):
@@ -103,9 +92,9 @@ def test_fixed_camera_another_moment_is_not_a_copy(fixture_dedup, data_dir):
     from lookalike.search.photometric import colour_thumb, thumb
     from lookalike.search.verify import verify
 
-    files, pairs, _ = fixture_dedup
-    assert _pair(files, pairs, "moment_a", "moment_b") is None
-    a, b = load_file(files["moment_a"]).rgb, load_file(files["moment_b"]).rgb
+    fx = fixture_dedup
+    assert fx.pair("moment_a", "moment_b") is None
+    a, b = load_file(fx.files["moment_a"]).rgb, load_file(fx.files["moment_b"]).rgb
     la, lb = extract_local(a), extract_local(b)
     v = verify(la, lb)
     assert v.is_copy  # the geometry alone says copy
@@ -114,8 +103,8 @@ def test_fixed_camera_another_moment_is_not_a_copy(fixture_dedup, data_dir):
 
 
 def test_logo_overlay_is_still_a_copy(fixture_dedup):
-    files, pairs, _ = fixture_dedup
-    p = _pair(files, pairs, "logo_original", "logo_copy")
+    fx = fixture_dedup
+    p = fx.pair("logo_original", "logo_copy")
     assert p is not None and p.score >= 0.8
     assert p.details.get("relation") != "same-scene"
 
@@ -124,12 +113,12 @@ def test_no_regions_in_an_ordinary_photo_and_pictures_in_a_composite(fixture_ded
     from lookalike.features.regions import find_regions
     from lookalike.imageio.load import load_file
 
-    files, _, _ = fixture_dedup
+    fx = fixture_dedup
     for role in ("screenshot_original", "collage_original", "moment_a", "logo_original"):
-        assert find_regions(load_file(files[role]).rgb) == [], role
-    shot = find_regions(load_file(files["screenshot"]).rgb)
+        assert find_regions(load_file(fx.files[role]).rgb) == [], role
+    shot = find_regions(load_file(fx.files["screenshot"]).rgb)
     assert len(shot) >= 1
     x0, y0, x1, y1 = shot[0]  # the picture: 530 px of 1600 at (520, 120), working image 768 px wide
     s = 768 / 1600
     assert abs(x0 - 520 * s) < 12 and abs(x1 - 1050 * s) < 12 and abs(y0 - 120 * s) < 12
-    assert len(find_regions(load_file(files["collage"]).rgb)) == 3
+    assert len(find_regions(load_file(fx.files["collage"]).rgb)) == 3
