@@ -44,3 +44,31 @@ def test_extraction_goes_on_when_a_worker_dies(tmp_path, monkeypatch):
     assert [r["path"] for r in rows] == paths
     bad = [r for r in rows if r["status"] != "ok"]
     assert [os.path.basename(r["path"]) for r in bad] == ["crash.jpg"] and "worker process died" in bad[0]["reason"]
+
+
+def _verify_or_die(local, thumbs, a, b, mirror=True):
+    if 13 in (a, b):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return (float(a + b), {}), None
+
+
+def test_copy_verification_goes_on_when_a_worker_dies(monkeypatch):
+    """Pairs verified in forked workers: the pair that kills its worker is reported unverified (score 0,
+    with the reason), every other pair is scored and handed back in order."""
+    import multiprocessing
+
+    from lookalike.search import batchverify
+
+    monkeypatch.setattr(batchverify, "_score_pair", _verify_or_die)
+    # workers, not threads, even after other tests loaded onnxruntime (forking is unsafe only for its sessions)
+    monkeypatch.setattr(parallel, "pool_context", lambda: multiprocessing.get_context("fork"))
+    pairs = [(i, i + 1) for i in range(2 * batchverify.MIN_PARALLEL)]
+    got = []
+    batchverify.score_pairs(pairs, {}, {}, skip=lambda a, b: False, workers=2,
+                            done=lambda p, scored, fit: got.append((p, scored)))
+    assert [p for p, _ in got] == pairs
+    for (a, b), (score, det) in got:
+        if 13 in (a, b):
+            assert score == 0.0 and "crashed" in det["error"]
+        else:
+            assert score == a + b

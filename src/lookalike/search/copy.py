@@ -84,15 +84,20 @@ class CopyMode(HashMode):
     pair_features = ("local", "thumb")  # SIFT and thumbnails of candidates: nearly every file has one
     neighbours = 20  # CNN candidates per image (a photo with 10 easy copies still gets its hard ones)
     rotated_neighbours = 5  # CNN candidates per rotated view of an image
+    rotation_margin = 0.08  # ... kept only this much closer than the upright image: two pictures that are
+    # both rotated share black corners, not content (near_duplicate: rotated copies 0.10-0.59 closer, 40 %
+    # of the other rotated-view candidates less than 0.08)
+    mirror_min_cosine = 0.6  # pairs less alike than this in every CNN view are not matched mirrored: the CNN
+    # was trained on flipped images, so a mirrored copy is as close as a plain one (near_duplicate: 0.67+)
     min_cosine = 0.55  # below this, CNN candidates are not worth verifying
 
     def _verify(self, index, pairs: list[tuple[int, int]], extra: dict | None = None,
-                joined: "_Groups | None" = None) -> tuple[dict, dict]:
+                joined: "_Groups | None" = None, plain_only: set | None = None) -> tuple[dict, dict]:
         """Score each pair on the copy scale -> ({pair: (score, details)}, {id: LocalFeatures}).
 
         extra: {id: (LocalFeatures, thumbnail)} of images outside the index (a query). joined: copy
         groups found so far; a pair already inside one group is skipped (the closure will hold it)
-        and each confirmed pair joins its two groups."""
+        and each confirmed pair joins its two groups. plain_only: pairs not matched mirrored."""
         from lookalike.ingest import compute_for
         from lookalike.search.batchverify import score_pairs
 
@@ -122,7 +127,8 @@ class CopyMode(HashMode):
 
         # on every core, in rounds: a pair that earlier rounds put in one group is skipped
         score_pairs([(a, b) for a, b in pairs if a in local and b in local], local, thumbs,
-                    skip=(lambda a, b: joined.same(a, b)) if joined else (lambda a, b: False), done=done)
+                    skip=(lambda a, b: joined.same(a, b)) if joined else (lambda a, b: False), done=done,
+                    plain_only=plain_only)
         if pending:
             colour = {i: e[2] for i, e in (extra or {}).items() if len(e) > 2}
             colour.update(index.feature_values(sorted({i for p in pending for i in p} - set(colour)), "cthumb"))
@@ -299,7 +305,14 @@ class CopyMode(HashMode):
 
         def flush():
             s_, i_ = vx.search(np.concatenate(block), self.rotated_neighbours)
-            add(np.repeat(rows, len(ex.angles)), s_, i_)
+            owners = np.repeat(rows, len(ex.angles))
+            # a rotated view's neighbour counts only where the rotation is what brings the two together
+            upright = index.feature_values(sorted({int(i) for i in i_.ravel() if i >= 0} | set(rows)), "cnn")
+            for r, (a, row_s, row_i) in enumerate(zip(owners, s_, i_)):
+                for j, b in enumerate(row_i):
+                    if b >= 0 and (a == b or row_s[j] < float(np.dot(upright[int(a)], upright[int(b)])) + self.rotation_margin):
+                        row_i[j] = -1
+            add(owners, s_, i_)
             rows.clear()
             block.clear()
 
@@ -339,7 +352,8 @@ class CopyMode(HashMode):
         # confirmations already put in one group are not verified again (the closure adds them)
         cands = self._candidates(index, joined)
         todo = sorted(set(found) - sure) + sorted(set(cands) - set(found), key=lambda k: (-cands[k], k))
-        verified, local = self._verify(index, todo, joined=joined)
+        plain_only = {k for k, c in cands.items() if c < self.mirror_min_cosine and k not in found}
+        verified, local = self._verify(index, todo, joined=joined, plain_only=plain_only)
         sizes = {i: len(lf) for i, lf in local.items()}
         for (a, b), (s, det) in verified.items():
             old = found.get((a, b))

@@ -79,8 +79,7 @@ def verify_regions(index, cands, owners: dict[int, list[Region]], extra: dict | 
     """Copy-scale score of each candidate (owner key, other, region number, cosine), the region
     verified against the other's whole image -> {(owner, other): (best score, details)}.
     extra: {key: (LocalFeatures, thumbnail)} of images outside the index (a query)."""
-    from lookalike.search.copy import copy_score
-    from lookalike.search.verify import verify
+    from lookalike.search.batchverify import score_pairs
 
     if not cands:
         return {}
@@ -90,18 +89,26 @@ def verify_regions(index, cands, owners: dict[int, list[Region]], extra: dict | 
     thumbs = index.feature_values(ids, "thumb")
     for k, (lf, th) in (extra or {}).items():
         local[k], thumbs[k] = lf, th
-    out: dict[tuple[int, int], tuple[float, dict]] = {}
+    # each region stands in for its frame under its own key, so that they are verified like whole images
+    cosine: dict[tuple, float] = {}
     for key, other, n, cos in cands:
         regs = owners.get(key) or table.regions.get(key)
-        if not regs or n >= len(regs) or other not in local:
-            continue
-        r = regs[n]
-        v = verify(r.local, local[other])
-        s, det = copy_score(v, r.thumb, thumbs.get(other), r.local, local[other])
+        if regs and n < len(regs) and other in local:
+            rk = ("region", key, n)
+            local[rk], thumbs[rk] = regs[n].local, regs[n].thumb
+            cosine[(rk, other)] = max(cos, cosine.get((rk, other), -1.0))
+    out: dict[tuple[int, int], tuple[float, dict]] = {}
+
+    def done(pair, scored, _fit):
+        (_, key, n), other = pair
+        s, det = scored
         if s < MIN_SCORE:
             s = min(s, 0.75)
         if s > out.get((key, other), (-1.0, {}))[0]:
-            out[(key, other)] = (s, {**det, "region": list(map(int, r.box)), "cosine": round(cos, 4)})
+            box = (owners.get(key) or table.regions.get(key))[n].box
+            out[(key, other)] = (s, {**det, "region": list(map(int, box)), "cosine": round(cosine[pair], 4)})
+
+    score_pairs(list(cosine), local, thumbs, skip=lambda a, b: False, done=done)
     return out
 
 
