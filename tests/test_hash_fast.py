@@ -144,3 +144,29 @@ def test_hashes_do_not_depend_on_the_batch():
         alone, q = many_hashes([g])
         assert np.array_equal(together[i], alone[0]) and quality[i] == q[0]
     assert len({bytes(row) for row in together}) == len(grays)
+
+
+def _lanczos_one_size(src: int, dst: int) -> np.ndarray:
+    """Pillow's Lanczos-3 weights for one output size, written plainly: each output's whole window."""
+    scale = src / dst
+    stretch = max(scale, 1.0)
+    centre = (np.arange(dst) + 0.5) * scale
+    j = np.floor(centre - 3.0 * stretch).astype(np.int64)[:, None] + np.arange(int(6.0 * stretch) + 2)[None, :]
+    x = (j + 0.5 - centre[:, None]) / stretch
+    px = np.pi * np.where(x == 0, 1e-9, x)
+    inside = (j >= 0) & (j < src)
+    w = 3.0 * np.sin(px) * np.sin(px / 3.0) / (px * px) * ((np.abs(x) < 3.0) & inside)
+    out = np.zeros((dst, src))
+    out[np.nonzero(inside)[0], j[inside]] = w[inside]
+    return (out / out.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_lanczos_weights_of_all_sizes_at_once_equal_one_size_at_a_time():
+    """The weights of the four thumbnail sizes, computed together, are the same numbers (not merely close:
+    a rounding difference can move a thumbnail pixel across a .5 and a dHash bit with it)."""
+    from lookalike.features.filehash import _FIRST_ROW, _WIDTHS, _lanczos_weights
+
+    for src in [*range(1, 300), *range(300, 2500, 37)]:
+        together = _lanczos_weights(src)
+        for dst in _WIDTHS:
+            assert np.array_equal(together[_FIRST_ROW[dst] : _FIRST_ROW[dst] + dst], _lanczos_one_size(src, dst)), (src, dst)
