@@ -35,7 +35,8 @@ def haar_ll8(px: np.ndarray) -> np.ndarray:
 
 
 def median(a: np.ndarray) -> float:
-    """np.median without its NaN check, which imports numpy.ma (a tenth of `hash`'s start-up)."""
+    """np.median (the same number) without its NaN check, which imports numpy.ma (a tenth of `hash`'s
+    start-up); the index's hashes (`features.hashes`) use it too."""
     flat = a.ravel()
     k = flat.size // 2
     if flat.size % 2:
