@@ -170,3 +170,32 @@ def test_lanczos_weights_of_all_sizes_at_once_equal_one_size_at_a_time():
         together = _lanczos_weights(src)
         for dst in _WIDTHS:
             assert np.array_equal(together[_FIRST_ROW[dst] : _FIRST_ROW[dst] + dst], _lanczos_one_size(src, dst)), (src, dst)
+
+
+def test_some_hashes_only_give_the_same_bits():
+    """`--hashes phash` (or any part) computes only those thumbnails, with the bits of a full run."""
+    from lookalike.features.filehash import HASHES
+
+    photo = _photo(1100, 800, seed=5)
+    grays = [quick.decode_luma(_jpeg(np.ascontiguousarray(p)), min_side=SHORT_SIDE) for p in (photo, photo[::-1], photo[:500])]
+    full, quality = many_hashes(grays)
+    spans = {"ahash": slice(0, 8), "dhash": slice(8, 16), "phash": slice(16, 24), "whash": slice(24, 32), "pdq": slice(32, 64)}
+    for kinds in [("phash",), ("ahash", "pdq"), ("dhash", "whash"), HASHES]:
+        part, q = many_hashes(grays, kinds)
+        for k in HASHES:
+            assert np.array_equal(part[:, spans[k]], full[:, spans[k]] if k in kinds else 0 * full[:, spans[k]]), (kinds, k)
+        assert q == (quality if "pdq" in kinds else [0] * len(grays))
+
+
+def test_hash_command_hashes_option(tmp_path, capsys):
+    """The fast path's `--hashes`: those columns, in the usual order; an unknown name goes to the full CLI."""
+    from lookalike.hashing import parse_hashes, run_cli
+
+    files = sorted(glob.glob(os.path.join(DEMO, "*.jpg")))[:3]
+    assert run_cli(files) == 0
+    full = [line.split(",") for line in capsys.readouterr().out.splitlines()]
+    assert run_cli(["--hashes", "pdq,phash", *files]) == 0
+    part = [line.split(",") for line in capsys.readouterr().out.splitlines()]
+    assert part == [[r[0], r[3], r[5]] for r in full] and part[0] == ["path", "phash", "pdq"]
+    assert run_cli(["--hashes=phash,bogus", *files]) is None
+    assert parse_hashes("PHash, ahash") == ("ahash", "phash") and parse_hashes(",") is None
