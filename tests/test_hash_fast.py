@@ -169,7 +169,8 @@ def test_lanczos_weights_of_all_sizes_at_once_equal_one_size_at_a_time():
     for src in [*range(1, 300), *range(300, 2500, 37)]:
         together = _lanczos_weights(src)
         for dst in _WIDTHS:
-            assert np.array_equal(together[_FIRST_ROW[dst] : _FIRST_ROW[dst] + dst], _lanczos_one_size(src, dst)), (src, dst)
+            rows = together[_FIRST_ROW[dst] : _FIRST_ROW[dst] + dst]
+            assert np.array_equal(rows, _lanczos_one_size(src, dst)), (src, dst)
 
 
 def test_some_hashes_only_give_the_same_bits():
@@ -177,13 +178,16 @@ def test_some_hashes_only_give_the_same_bits():
     from lookalike.features.filehash import HASHES
 
     photo = _photo(1100, 800, seed=5)
-    grays = [quick.decode_luma(_jpeg(np.ascontiguousarray(p)), min_side=SHORT_SIDE) for p in (photo, photo[::-1], photo[:500])]
+    grays = [quick.decode_luma(_jpeg(np.ascontiguousarray(p)), min_side=SHORT_SIDE)
+             for p in (photo, photo[::-1], photo[:500])]
     full, quality = many_hashes(grays)
-    spans = {"ahash": slice(0, 8), "dhash": slice(8, 16), "phash": slice(16, 24), "whash": slice(24, 32), "pdq": slice(32, 64)}
+    spans = {"ahash": slice(0, 8), "dhash": slice(8, 16), "phash": slice(16, 24), "whash": slice(24, 32),
+             "pdq": slice(32, 64)}
     for kinds in [("phash",), ("ahash", "pdq"), ("dhash", "whash"), HASHES]:
         part, q = many_hashes(grays, kinds)
         for k in HASHES:
-            assert np.array_equal(part[:, spans[k]], full[:, spans[k]] if k in kinds else 0 * full[:, spans[k]]), (kinds, k)
+            expected = full[:, spans[k]] if k in kinds else np.zeros_like(full[:, spans[k]])
+            assert np.array_equal(part[:, spans[k]], expected), (kinds, k)
         assert q == (quality if "pdq" in kinds else [0] * len(grays))
 
 
