@@ -2,9 +2,10 @@
 
 Takes the largest photos in the data tree (JPEG or not, found by content; the caption and face-crop
 sets are small thumbnails and are skipped), scales each to 1.5 MP with Pillow's Lanczos filter and
-saves it as a JPEG (quality 90, 4:2:0), as a camera or phone export would be.
+saves it as a JPEG (quality 90, 4:2:0), as a camera or phone export would be. `--skip 167` leaves out
+the 167 largest and takes the next ones (0.75-0.82 MP originals, scaled up): a second, held-out batch.
 
-    python benchmarks/make_hash_batch.py OUT_DIR [--data ../shared/data] [--count 167]
+    python benchmarks/make_hash_batch.py OUT_DIR [--data ../shared/data] [--count 167] [--skip 0]
     lookalike hash OUT_DIR/*.jpg                          # and the peer:
     python benchmarks/imagehash_phash.py OUT_DIR/*.jpg
 """
@@ -40,9 +41,10 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
     ap.add_argument("--count", type=int, default=167)
+    ap.add_argument("--skip", type=int, default=0, help="leave out this many of the largest photos first")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    for i, src in enumerate(largest_photos(args.data, args.count)):
+    for i, src in enumerate(largest_photos(args.data, args.skip + args.count)[args.skip :]):
         with Image.open(src) as im:
             im = ImageOps.exif_transpose(im).convert("RGB")
             f = math.sqrt(PIXELS / (im.size[0] * im.size[1]))

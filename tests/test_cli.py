@@ -107,6 +107,13 @@ def test_hash_csv(monkeypatch):
     assert rows[1][1:] != rows[2][1:]
 
 
+def test_hash_some_columns(monkeypatch):
+    monkeypatch.chdir(REPO)
+    full = _rows(_ok(["hash", "demo/bridge.jpg", "demo/rocket.jpg"]).stdout)
+    part = _rows(_ok(["hash", "demo/bridge.jpg", "demo/rocket.jpg", "--hashes", "whash,ahash"]).stdout)
+    assert part == [[r[0], r[1], r[4]] for r in full]
+
+
 def test_errors_csv(tmp_path, monkeypatch):
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
     (tmp_path / "empty.png").write_bytes(b"")

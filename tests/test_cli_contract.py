@@ -79,6 +79,7 @@ BAD_INPUT = [
     ("index", "{root}/does/not/exist", "--index", "{idx}"),
     ("hash", "{photos}/missing.jpg"),
     ("hash", "{photos}/bridge.jpg", "-o", "{root}/nodir/h.csv"),
+    ("hash", "{photos}/bridge.jpg", "--hashes", "md5"),
     ("compare", "{photos}/missing.jpg", "{photos}/bridge.jpg"),
     ("inspect", "{photos}/bridge.jpg", "-o", "{root}/nodir/x.png"),
     ("inspect", "{photos}/bridge.jpg", "-o", "{root}/x.gif"),

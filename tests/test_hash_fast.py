@@ -144,3 +144,62 @@ def test_hashes_do_not_depend_on_the_batch():
         alone, q = many_hashes([g])
         assert np.array_equal(together[i], alone[0]) and quality[i] == q[0]
     assert len({bytes(row) for row in together}) == len(grays)
+
+
+def _lanczos_one_size(src: int, dst: int) -> np.ndarray:
+    """Pillow's Lanczos-3 weights for one output size, written plainly: each output's whole window."""
+    scale = src / dst
+    stretch = max(scale, 1.0)
+    centre = (np.arange(dst) + 0.5) * scale
+    j = np.floor(centre - 3.0 * stretch).astype(np.int64)[:, None] + np.arange(int(6.0 * stretch) + 2)[None, :]
+    x = (j + 0.5 - centre[:, None]) / stretch
+    px = np.pi * np.where(x == 0, 1e-9, x)
+    inside = (j >= 0) & (j < src)
+    w = 3.0 * np.sin(px) * np.sin(px / 3.0) / (px * px) * ((np.abs(x) < 3.0) & inside)
+    out = np.zeros((dst, src))
+    out[np.nonzero(inside)[0], j[inside]] = w[inside]
+    return (out / out.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_lanczos_weights_of_all_sizes_at_once_equal_one_size_at_a_time():
+    """The weights of the four thumbnail sizes, computed together, are the same numbers (not merely close:
+    a rounding difference can move a thumbnail pixel across a .5 and a dHash bit with it)."""
+    from lookalike.features.filehash import _FIRST_ROW, _WIDTHS, _lanczos_weights
+
+    for src in [*range(1, 300), *range(300, 2500, 37)]:
+        together = _lanczos_weights(src)
+        for dst in _WIDTHS:
+            rows = together[_FIRST_ROW[dst] : _FIRST_ROW[dst] + dst]
+            assert np.array_equal(rows, _lanczos_one_size(src, dst)), (src, dst)
+
+
+def test_some_hashes_only_give_the_same_bits():
+    """`--hashes phash` (or any part) computes only those thumbnails, with the bits of a full run."""
+    from lookalike.features.filehash import HASHES
+
+    photo = _photo(1100, 800, seed=5)
+    grays = [quick.decode_luma(_jpeg(np.ascontiguousarray(p)), min_side=SHORT_SIDE)
+             for p in (photo, photo[::-1], photo[:500])]
+    full, quality = many_hashes(grays)
+    spans = {"ahash": slice(0, 8), "dhash": slice(8, 16), "phash": slice(16, 24), "whash": slice(24, 32),
+             "pdq": slice(32, 64)}
+    for kinds in [("phash",), ("ahash", "pdq"), ("dhash", "whash"), HASHES]:
+        part, q = many_hashes(grays, kinds)
+        for k in HASHES:
+            expected = full[:, spans[k]] if k in kinds else np.zeros_like(full[:, spans[k]])
+            assert np.array_equal(part[:, spans[k]], expected), (kinds, k)
+        assert q == (quality if "pdq" in kinds else [0] * len(grays))
+
+
+def test_hash_command_hashes_option(tmp_path, capsys):
+    """The fast path's `--hashes`: those columns, in the usual order; an unknown name goes to the full CLI."""
+    from lookalike.hashing import parse_hashes, run_cli
+
+    files = sorted(glob.glob(os.path.join(DEMO, "*.jpg")))[:3]
+    assert run_cli(files) == 0
+    full = [line.split(",") for line in capsys.readouterr().out.splitlines()]
+    assert run_cli(["--hashes", "pdq,phash", *files]) == 0
+    part = [line.split(",") for line in capsys.readouterr().out.splitlines()]
+    assert part == [[r[0], r[3], r[5]] for r in full] and part[0] == ["path", "phash", "pdq"]
+    assert run_cli(["--hashes=phash,bogus", *files]) is None
+    assert parse_hashes("PHash, ahash") == ("ahash", "phash") and parse_hashes(",") is None

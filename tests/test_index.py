@@ -283,7 +283,8 @@ def test_hash_command_starts_light(tmp_path):
     Pillow or pdqhash: a small batch is a short job and start-up was most of it."""
     demo = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demo")
     files = sorted(os.path.join(demo, f) for f in os.listdir(demo) if f.endswith(".jpg"))[:3] + [str(tmp_path / "missing.jpg")]
-    probe = ("import sys; sys.argv = ['lookalike', 'hash', *sys.argv[1:]]\n"
+    probe = ("import os, sys; sys.argv = ['lookalike', 'hash', *sys.argv[1:]]\n"
+             "os._exit = sys.exit  # main() leaves through os._exit (no teardown): here it must come back\n"
              "from lookalike.__main__ import main\n"
              "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
              "heavy = [m for m in ('lookalike.api', 'typer', 'pydantic', 'cv2', 'onnxruntime', 'faiss',"

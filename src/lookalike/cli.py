@@ -281,14 +281,19 @@ app.command()(cli_dedup.decisions)
 
 
 @app.command("hash")
-def hash_cmd(paths: List[Path] = typer.Argument(...), fmt: Fmt = fmt_opt(Fmt.csv), out: Optional[Path] = OutOpt):
+def hash_cmd(paths: List[Path] = typer.Argument(...), fmt: Fmt = fmt_opt(Fmt.csv), out: Optional[Path] = OutOpt,
+             hashes: str = typer.Option("ahash,dhash,phash,whash,pdq", "--hashes",
+                                        help="which hashes (comma-separated); fewer is faster")):
     """Perceptual hashes of files (hex): aHash, dHash, pHash, wHash (64-bit), PDQ (256-bit)."""
-    from lookalike.hashing import hash_files
+    from lookalike.hashing import hash_files, parse_hashes
     from lookalike.reports.html import table_html
 
     check_out(out, fmt)
-    rows = hash_files([str(p) for p in paths])
-    cols = ["path", "ahash", "dhash", "phash", "whash", "pdq"]
+    kinds = parse_hashes(hashes)
+    if kinds is None:
+        fail(f"--hashes {hashes!r}: a comma-separated list of ahash, dhash, phash, whash, pdq")
+    rows = hash_files([str(p) for p in paths], kinds=kinds)
+    cols = ["path", *kinds]
     ok = [r for r in rows if "reason" not in r]
     table = [[r.get(c, "") for c in cols] for r in ok]
     emit(fmt, out, header=cols, rows=table, data=rows, table=lambda: aligned(table, cols),

@@ -14,15 +14,16 @@ costs more than it saves on a few hundred files, and nothing on a busy machine).
 from __future__ import annotations
 
 import sys
+from functools import partial
 
 import numpy as np
 
 from lookalike import config, parallel
 from lookalike.errors import BadInput
-from lookalike.features.filehash import SHORT_SIDE, many_hashes
+from lookalike.features.filehash import HASHES, SHORT_SIDE, many_hashes
 from lookalike.imageio.quick import decode_luma, read_bytes
 
-COLUMNS = ("path", "ahash", "dhash", "phash", "whash", "pdq")
+COLUMNS = ("path", *HASHES)
 CHUNK = 32  # files decoded, then hashed together (images of one shape share the matrix products)
 POOL_MIN_FILES = 300  # fewer files: one process (a pool costs 12 % more CPU, and saves time only with a free core)
 
@@ -30,6 +31,14 @@ POOL_MIN_FILES = 300  # fewer files: one process (a pool costs 12 % more CPU, an
 def hash_file(path: str) -> dict:
     """Hex aHash, dHash, pHash, wHash (64-bit), PDQ (256-bit) and pdq_quality of one file; or a reason."""
     return _hash_chunk([path])[0]
+
+
+def parse_hashes(names: str) -> tuple[str, ...] | None:
+    """`--hashes ahash,phash`: the names in `HASHES` order, or None when one is not a hash."""
+    wanted = {n.strip().lower() for n in names.split(",") if n.strip()}
+    if not wanted or not wanted <= set(HASHES):
+        return None
+    return tuple(h for h in HASHES if h in wanted)
 
 
 def _luma(path: str) -> np.ndarray | str:
@@ -42,37 +51,43 @@ def _luma(path: str) -> np.ndarray | str:
         return f"unexpected error while decoding: {type(e).__name__}: {e}"[:300]
 
 
-def _hash_chunk(paths: list[str]) -> list[dict]:
+_SPAN = {"ahash": (0, 16), "dhash": (16, 32), "phash": (32, 48), "whash": (48, 64), "pdq": (64, 128)}  # hex digits
+
+
+def _hash_chunk(paths: list[str], kinds: tuple[str, ...] = HASHES) -> list[dict]:
     """Rows for a few files: each decoded alone, then all hashed together (`many_hashes`)."""
     lumas = [_luma(p) for p in paths]
     ok = [i for i, g in enumerate(lumas) if not isinstance(g, str)]
     rows: list[dict] = [{"path": p, "reason": g} if isinstance(g, str) else {"path": p} for p, g in zip(paths, lumas)]
     if ok:
-        packed, quality = many_hashes([lumas[i] for i in ok])
+        packed, quality = many_hashes([lumas[i] for i in ok], kinds)
         for i, bits, q in zip(ok, packed, quality):
             code = bits.tobytes().hex()
-            rows[i].update(ahash=code[:16], dhash=code[16:32], phash=code[32:48], whash=code[48:64], pdq=code[64:],
-                           pdq_quality=q)
+            rows[i].update({k: code[_SPAN[k][0] : _SPAN[k][1]] for k in kinds})
+            if "pdq" in kinds:
+                rows[i]["pdq_quality"] = q
     return rows
 
 
-def hash_files(paths: list[str], *, workers: int | None = None) -> list[dict]:
-    """One dict per path, in order: hex ahash, dhash, phash, whash, pdq and pdq_quality; or reason."""
+def hash_files(paths: list[str], *, workers: int | None = None, kinds: tuple[str, ...] = HASHES) -> list[dict]:
+    """One dict per path, in order: hex ahash, dhash, phash, whash, pdq and pdq_quality (those of
+    `kinds`, in `HASHES` order); or reason."""
     paths = [str(p) for p in paths]
     if workers is None:
         workers = config.workers() if len(paths) >= POOL_MIN_FILES else 1
     size = CHUNK if workers > 1 else 8 * CHUNK  # one process: larger batches share more matrix products
     chunks = [paths[i : i + size] for i in range(0, len(paths), size)]
     n = min(workers, len(chunks))
-    return [r for res in parallel.imap(_hash_chunk, chunks, workers=n, on_crash=_crashed) for r in res]
+    task = _hash_chunk if kinds == HASHES else partial(_hash_chunk, kinds=kinds)
+    return [r for res in parallel.imap(task, chunks, workers=n, on_crash=_crashed) for r in res]
 
 
 def _crashed(paths: list[str]) -> list[dict]:
     return [{"path": p, "reason": "the worker process died while decoding it (a crash or out of memory)"} for p in paths]
 
 
-def write_rows(rows: list[dict], fmt: str, out=None, err=None) -> None:
-    """The `hash` command's output: one line per skipped file on `err`, then CSV or JSON on `out`."""
+def write_rows(rows: list[dict], fmt: str, out=None, err=None, columns: tuple[str, ...] = COLUMNS) -> None:
+    """The `hash` command's output: CSV (`columns`) or JSON on `out`, one line per skipped file on `err`."""
     out, err = out or sys.stdout, err or sys.stderr
     if fmt == "json":
         import json
@@ -82,21 +97,26 @@ def write_rows(rows: list[dict], fmt: str, out=None, err=None) -> None:
         import csv
 
         w = csv.writer(out, lineterminator="\n")
-        w.writerow(COLUMNS)
-        w.writerows([r.get(c, "") for c in COLUMNS] for r in rows if "reason" not in r)
+        w.writerow(columns)
+        w.writerows([r.get(c, "") for c in columns] for r in rows if "reason" not in r)
     for r in rows:
         if "reason" in r:  # the same line as the full CLI's say_error
             print(f"error: {r['path']}: {r['reason']}", file=err)
 
 
 def run_cli(args: list[str]) -> int | None:
-    """`lookalike hash` arguments handled without typer: PATH... [--format csv|json]. None for
-    anything else (--help, an unknown option, no path): the full CLI then parses and explains."""
-    fmt, paths, rest = "csv", [], iter(args)
+    """`lookalike hash` arguments handled without typer: PATH... [--format csv|json] [--hashes LIST].
+    None for anything else (--help, an unknown option or hash, no path): the full CLI then parses and
+    explains."""
+    fmt, kinds, paths, rest = "csv", HASHES, [], iter(args)
     for a in rest:
-        if a == "--format" or a.startswith("--format="):
-            fmt = a.partition("=")[2] if "=" in a else next(rest, "")
-            if fmt not in ("csv", "json"):
+        if a.partition("=")[0] in ("--format", "--hashes"):
+            value = a.partition("=")[2] if "=" in a else next(rest, "")
+            if a.startswith("--format"):
+                fmt = value
+            else:
+                kinds = parse_hashes(value)
+            if fmt not in ("csv", "json") or kinds is None:
                 return None
         elif a.startswith("-") and a != "-":
             return None
@@ -104,9 +124,9 @@ def run_cli(args: list[str]) -> int | None:
             paths.append(a)
     if not paths:
         return None
-    rows = hash_files(paths)
+    rows = hash_files(paths, kinds=kinds)
     try:
-        write_rows(rows, fmt)
+        write_rows(rows, fmt, columns=("path", *kinds))
     except BrokenPipeError:  # `lookalike hash ... | head`: the reader has all it wanted
         sys.stdout = None
     return 1 if any("reason" in r for r in rows) else 0

@@ -35,7 +35,8 @@ def haar_ll8(px: np.ndarray) -> np.ndarray:
 
 
 def median(a: np.ndarray) -> float:
-    """np.median without its NaN check, which imports numpy.ma (a tenth of `hash`'s start-up)."""
+    """np.median (the same number) without its NaN check, which imports numpy.ma (a tenth of `hash`'s
+    start-up); the index's hashes (`features.hashes`) use it too."""
     flat = a.ravel()
     k = flat.size // 2
     if flat.size % 2:
@@ -44,21 +45,30 @@ def median(a: np.ndarray) -> float:
     return float(part[k - 1] + part[k]) / 2.0
 
 
-@lru_cache(maxsize=512)
-def _lanczos_weights(src: int, dst: int) -> np.ndarray:
-    """(dst, src) Lanczos-3 weights as Pillow computes them when shrinking: the kernel stretched by the
-    scale, centred on each output pixel's centre, each row normalised to 1. Only the band of source
-    pixels inside each window is evaluated."""
+_WIDTHS = (8, 9, 32, 64)  # the thumbnails' sides: aHash, dHash (9 wide), pHash, wHash and PDQ
+_FIRST_ROW = {8: 0, 9: 8, 32: 17, 64: 49}  # where each size's rows start in `_lanczos_weights`
+
+
+@lru_cache(maxsize=256)
+def _lanczos_weights(src: int) -> np.ndarray:
+    """(113, src) Lanczos-3 weights as Pillow computes them when shrinking `src` pixels to 8, 9, 32 and
+    64 (rows in that order, `_FIRST_ROW`): the kernel stretched by the scale, centred on each output
+    pixel's centre, each row normalised to 1. Only the source pixels inside each window are evaluated,
+    all sizes in one go (per size, numpy's call overhead was a thirtieth of `hash` on a small batch)."""
+    dst = np.array(_WIDTHS)
     scale = src / dst
-    stretch = max(scale, 1.0)
-    centre = (np.arange(dst) + 0.5) * scale
-    j = np.floor(centre - 3.0 * stretch).astype(np.int64)[:, None] + np.arange(int(6.0 * stretch) + 2)[None, :]
-    x = (j + 0.5 - centre[:, None]) / stretch
-    px = np.pi * np.where(x == 0, 1e-9, x)
-    inside = (j >= 0) & (j < src)  # a window's taps are distinct source pixels: each lands in its own cell
-    w = 3.0 * np.sin(px) * np.sin(px / 3.0) / (px * px) * ((np.abs(x) < 3.0) & inside)
-    out = np.zeros((dst, src))
-    out[np.nonzero(inside)[0], j[inside]] = w[inside]
+    stretch = np.maximum(scale, 1.0)
+    size = np.repeat(np.arange(len(dst)), dst)  # each output row: its size, its index within the size
+    centre = (np.arange(len(size)) - np.repeat(np.cumsum(dst) - dst, dst) + 0.5) * scale[size]
+    taps = (6.0 * stretch).astype(np.int64)[size] + 2  # source pixels per window
+    row = np.repeat(np.arange(len(size)), taps)  # each tap's output row, and its place in the window
+    place = np.arange(taps.sum()) - np.repeat(np.cumsum(taps) - taps, taps)
+    j = np.floor(centre - 3.0 * stretch[size]).astype(np.int64)[row] + place
+    x = (j + 0.5 - centre[row]) / stretch[size][row]
+    keep = (j >= 0) & (j < src) & (np.abs(x) < 3.0)  # a window's taps are distinct pixels: one cell each
+    px = np.pi * np.where(x[keep] == 0, 1e-9, x[keep])
+    out = np.zeros((len(size), src))
+    out[row[keep], j[keep]] = 3.0 * np.sin(px) * np.sin(px / 3.0) / (px * px)
     return (out / out.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -128,7 +138,7 @@ def _bands(src: int, dsts: tuple[int, ...]) -> tuple[tuple[int, int, int, int, n
     128-pixel row, so the blocks skip most of a dense product's multiplications by zero."""
     blocks, start = [], 0
     for dst in dsts:
-        w = _lanczos_weights(src, dst)
+        w = _lanczos_weights(src)[_FIRST_ROW[dst] : _FIRST_ROW[dst] + dst]
         reach = 3.0 * max(src / dst, 1.0) + 1.0  # the kernel's half-width in source pixels, and a margin
         for o in range(0, dst, _BLOCK):
             top = min(o + _BLOCK, dst)
@@ -148,45 +158,61 @@ def _shrink_rows(x: np.ndarray, dsts: tuple[int, ...]) -> np.ndarray:
     return np.clip(np.rint(out, out=out), 0, 255, out=out)
 
 
-def thumbnails(stack: np.ndarray) -> list[np.ndarray]:
-    """The 8x8, 9x8 (w x h), 32x32 and 64x64 Lanczos shrinks of a stack of same-size greyscale images
-    (n, H, W), as Pillow makes them from an 8-bit image: the horizontal pass first, each pass rounded to
-    0-255 (ties between neighbours matter to dHash)."""
+def thumbnails(stack: np.ndarray, sizes: tuple[tuple[int, int], ...] = _SIZES) -> list[np.ndarray]:
+    """The Lanczos shrinks of a stack of same-size greyscale images (n, H, W) to each (w, h) in `sizes`
+    (a part of `_SIZES`, in its order: 8x8, 9x8, 32x32, 64x64), as Pillow makes them from an 8-bit
+    image: the horizontal pass first, each pass rounded to 0-255 (ties between neighbours matter to
+    dHash). Each size's products are the same whichever other sizes are asked for."""
     n, rows, cols = stack.shape
-    across = _shrink_rows(stack.reshape(n * rows, cols).astype(np.float32), tuple(w for w, _ in _SIZES))
+    across = _shrink_rows(stack.reshape(n * rows, cols).astype(np.float32), tuple(w for w, _ in sizes))
     across = across.reshape(n, rows, -1)
     out, start = [], 0
-    for w, h in _SIZES:  # the vertical pass on columns: each thumbnail's columns as rows
+    for w, h in sizes:  # the vertical pass on columns: each thumbnail's columns as rows
         cols_as_rows = across[:, :, start : start + w].transpose(0, 2, 1).reshape(n * w, rows)
         out.append(_shrink_rows(cols_as_rows, (h,)).reshape(n, w, h).transpose(0, 2, 1))
         start += w
     return out
 
 
-def many_hashes(grays: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+HASHES = ("ahash", "dhash", "phash", "whash", "pdq")  # packed in this order: 8 bytes each, PDQ's 32
+_THUMBNAIL = {"ahash": (8, 8), "dhash": (9, 8), "phash": (32, 32), "whash": (64, 64), "pdq": (64, 64)}
+
+
+def many_hashes(grays: list[np.ndarray], kinds: tuple[str, ...] = HASHES) -> tuple[np.ndarray, list[int]]:
     """aHash, dHash, pHash, wHash (64-bit, imagehash's definitions) and PDQ (256-bit) of luma images
     (HxW uint8, short side 64 px or more: `decode_luma`): an (N, 64) uint8 array of packed bits per image
     (8 bytes per 64-bit hash in that order, then PDQ's 32) and PDQ's qualities (0-100; under ~50 the
-    hash is unreliable). Each thumbnail is a Lanczos shrink straight from the luma image, as imagehash
-    shrinks from full size; images of one size are shrunk together (per image, numpy's call overhead
-    was most of the cost)."""
+    hash is unreliable). Only the hashes in `kinds` are computed (the others' bytes stay 0, quality 0
+    without PDQ), with the same bits as when all are. Each thumbnail is a Lanczos shrink straight from
+    the luma image, as imagehash shrinks from full size; images of one size are shrunk together (per
+    image, numpy's call overhead was most of the cost)."""
     packed = np.zeros((len(grays), 64), np.uint8)
     quality = [0] * len(grays)
     by_shape: dict[tuple[int, int], list[int]] = {}
     for i, g in enumerate(grays):
         by_shape.setdefault(g.shape, []).append(i)
+    sizes = tuple(s for s in _SIZES if s in {_THUMBNAIL[k] for k in kinds})
     dct = _dct8()
     for shape, idx in by_shape.items():
-        a, d, p, w = thumbnails(np.stack([grays[i] for i in idx]))
+        thumb = dict(zip(sizes, thumbnails(np.stack([grays[i] for i in idx]), sizes)))
         n = len(idx)
-        low = (dct @ p.astype(np.float64) @ dct.T).reshape(n, 64)
-        ll = w.reshape(n, 8, 8, 8, 8).mean(axis=(2, 4)).reshape(n, 64)  # wHash: see haar_ll8
-        pdq, quality_here = pdq_of_squares(w)
-        for j, q in zip(idx, quality_here):
-            quality[j] = q
-        bits = np.concatenate([a.reshape(n, 64) > a.mean(axis=(1, 2)).reshape(n, 1),
-                               (d[:, :, 1:] > d[:, :, :-1]).reshape(n, 64),
-                               low > _medians(low), ll > _medians(ll), pdq], axis=1)
+        bits = np.zeros((n, 512), bool)
+        if "ahash" in kinds:
+            a = thumb[8, 8]
+            bits[:, :64] = a.reshape(n, 64) > a.mean(axis=(1, 2)).reshape(n, 1)
+        if "dhash" in kinds:
+            d = thumb[9, 8]
+            bits[:, 64:128] = (d[:, :, 1:] > d[:, :, :-1]).reshape(n, 64)
+        if "phash" in kinds:
+            low = (dct @ thumb[32, 32].astype(np.float64) @ dct.T).reshape(n, 64)
+            bits[:, 128:192] = low > _medians(low)
+        if "whash" in kinds:
+            ll = thumb[64, 64].reshape(n, 8, 8, 8, 8).mean(axis=(2, 4)).reshape(n, 64)  # see haar_ll8
+            bits[:, 192:256] = ll > _medians(ll)
+        if "pdq" in kinds:
+            bits[:, 256:], quality_here = pdq_of_squares(thumb[64, 64])
+            for j, q in zip(idx, quality_here):
+                quality[j] = q
         packed[idx] = np.packbits(bits, axis=1)
     return packed, quality
 

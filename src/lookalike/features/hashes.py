@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pdqhash
 
-from lookalike.features.filehash import haar_ll8, pdq_input
+from lookalike.features.filehash import haar_ll8, median, pdq_input
 from lookalike.features.registry import Extractor, register
 from lookalike.imageio import Decoded
 
@@ -27,7 +27,7 @@ def trim_borders(img: np.ndarray, *, tol: int = 14, min_keep: float = 0.2) -> np
     g = (cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img).astype(np.int16)
     h, w = g.shape
     edge = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
-    ref = int(np.median(edge))
+    ref = int(median(edge))
     off = np.abs(g - ref) > tol
     rows = np.nonzero(off.mean(axis=1) > 0.02)[0]
     cols = np.nonzero(off.mean(axis=0) > 0.02)[0]
@@ -120,7 +120,7 @@ def phash_dihedral(gray: np.ndarray) -> np.ndarray:
     out = []
     for move in DIHEDRAL.values():
         low = cv2.dct(np.ascontiguousarray(move(small)))[:8, :8]
-        out.append(np.packbits(low > np.median(low)))
+        out.append(np.packbits(low > median(low)))
     return np.stack(out)
 
 
