@@ -85,7 +85,7 @@ class CopyMode(HashMode):
     neighbours = 20  # CNN candidates per image (a photo with 10 easy copies still gets its hard ones)
     rotated_neighbours = 5  # CNN candidates per rotated view of an image
     rotation_margin = 0.08  # ... kept only this much closer than the upright image: two pictures that are
-    # both rotated share black corners, not content (near_duplicate: rotated copies 0.10-0.59 closer, 40 %
+    # both rotated share black corners, not content (near_duplicate: rotated copies 0.10-0.59 closer, 35 %
     # of the other rotated-view candidates less than 0.08)
     mirror_min_cosine = 0.6  # pairs less alike than this in every CNN view are not matched mirrored: the CNN
     # was trained on flipped images, so a mirrored copy is as close as a plain one (near_duplicate: 0.67+)
