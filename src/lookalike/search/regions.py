@@ -78,7 +78,10 @@ def verify_regions(index, cands, owners: dict[int, list[Region]], extra: dict | 
                    ) -> dict[tuple[int, int], tuple[float, dict]]:
     """Copy-scale score of each candidate (owner key, other, region number, cosine), the region
     verified against the other's whole image -> {(owner, other): (best score, details)}.
-    extra: {key: (LocalFeatures, thumbnail)} of images outside the index (a query)."""
+    extra: {key: (LocalFeatures, thumbnail[, the image seen closer: a callable])} of images outside
+    the index (a query). A region whose fit shows the other's content enlarged by zoom.ZOOM and falls
+    short is verified again against the other seen closer (a crop in a screenshot: search/zoom.py)."""
+    from lookalike.search import zoom as Z
     from lookalike.search.copy import copy_score
     from lookalike.search.verify import verify
 
@@ -88,9 +91,17 @@ def verify_regions(index, cands, owners: dict[int, list[Region]], extra: dict | 
     ids = sorted({o for _, o, *_ in cands if o >= 0 and o not in (extra or {})})
     local = index.feature_values(ids, "local")
     thumbs = index.feature_values(ids, "thumb")
-    for k, (lf, th) in (extra or {}).items():
+    for k, (lf, th, *_) in (extra or {}).items():
         local[k], thumbs[k] = lf, th
     out: dict[tuple[int, int], tuple[float, dict]] = {}
+    closer = []
+
+    def keep(key, other, r, cos, s, det):
+        if s < MIN_SCORE:
+            s = min(s, 0.75)
+        if s > out.get((key, other), (-1.0, {}))[0]:
+            out[(key, other)] = (s, {**det, "region": list(map(int, r.box)), "cosine": round(cos, 4)})
+
     for key, other, n, cos in cands:
         regs = owners.get(key) or table.regions.get(key)
         if not regs or n >= len(regs) or other not in local:
@@ -98,10 +109,15 @@ def verify_regions(index, cands, owners: dict[int, list[Region]], extra: dict | 
         r = regs[n]
         v = verify(r.local, local[other])
         s, det = copy_score(v, r.thumb, thumbs.get(other), r.local, local[other])
-        if s < MIN_SCORE:
-            s = min(s, 0.75)
-        if s > out.get((key, other), (-1.0, {}))[0]:
-            out[(key, other)] = (s, {**det, "region": list(map(int, r.box)), "cosine": round(cos, 4)})
+        keep(key, other, r, cos, s, det)
+        if s < MIN_SCORE and Z.larger_side(det) == 1:
+            closer.append((key, other, r, cos))
+    if closer:
+        zooms = Z.values(index, {o for _, o, *_ in closer},
+                         {k: e[2] for k, e in (extra or {}).items() if len(e) > 2})
+        for key, other, r, cos in closer:
+            if out[(key, other)][0] < MIN_SCORE and other in zooms:
+                keep(key, other, r, cos, *Z.rescore(r.local, r.thumb, zooms[other], whole=False))
     return out
 
 
