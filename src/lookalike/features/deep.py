@@ -127,6 +127,26 @@ class Thumb(Extractor):
 
 
 @register
+class Zoom(Extractor):
+    """The working image seen closer, for a copy that shows a small part of it (a crop of a crop, a
+    crop inside a screenshot, 2-3x zoomed): SIFT at the full working side with more keypoints, and a
+    384 px grey thumbnail. At 320 px the part such a crop shows holds a few coarse keypoints only.
+    Computed for the few images whose candidate fit zooms by ZOOM or more (search/zoom.py)."""
+
+    name, version, kind, dim = "zoom", "sift768x1500+gray384/v1", "blob", 0
+
+    def compute(self, img: Decoded) -> bytes:
+        from lookalike.search import zoom
+
+        return zoom.to_bytes(zoom.describe(img.rgb))
+
+    def decode(self, blob: bytes):
+        from lookalike.search import zoom
+
+        return zoom.from_bytes(blob)
+
+
+@register
 class ColourThumb(Extractor):
     """256 px colour thumbnail (PNG): is what differs between two aligned copies a pasted graphic or
     another moment of a real scene? Computed for the few verified pairs that disagree in one patch."""

@@ -42,7 +42,7 @@ def _keeps_framing(v) -> bool:
     return abs(math.degrees(math.atan2(v.H[1, 0], v.H[0, 0]))) < 10
 
 
-def copy_score(v, thumb_a, thumb_b, local_a, local_b, colours=None) -> tuple[float, dict]:
+def copy_score(v, thumb_a, thumb_b, local_a, local_b, colours=None, slack: int = 0) -> tuple[float, dict]:
     """Copy-scale score of a Verification of (local_a, local_b) given both 128 px grey thumbnails
     (photometric.thumb), and its evidence. A geometric fit is confirmed only where
     the aligned pixels agree: different photos in one social-media frame, or of one facade from nearly
@@ -52,14 +52,17 @@ def copy_score(v, thumb_a, thumb_b, local_a, local_b, colours=None) -> tuple[flo
     colours: a function giving both 256 px colour thumbnails (photometric.colour_thumb), asked only
     when the aligned thumbnails disagree in one connected patch: if what changed there is not a
     graphic (another person, a subject that moved in front of a fixed camera), the pair is the same
-    scene at another moment, relation "same-scene", scored below the copy threshold."""
+    scene at another moment, relation "same-scene", scored below the copy threshold.
+    slack: pixel agreement tolerates shifts of this many thumbnail pixels (photometric.agreement)."""
     from lookalike.search.photometric import agreement, changed_region, graphic_change
 
     s = verified_copy_score(v.score)
     det = {"inliers": v.inliers, "verification": round(v.score, 3)}
+    if v.H is not None:
+        det["scale"] = round(v.cues.get("scale", 0.0), 3)  # a zoomed fit is looked at closer (search/zoom.py)
     if s >= 0.8 * MIN_AGREEMENT and v.H is not None and thumb_a is not None and thumb_b is not None:
         sizes = (local_a.width, local_a.height), (local_b.width, local_b.height)
-        ag = agreement(thumb_a, thumb_b, v.H, *sizes)
+        ag = agreement(thumb_a, thumb_b, v.H, *sizes, slack=slack)
         det["agreement"] = round(ag, 3)
         if ag < MIN_AGREEMENT:
             s = min(s, 0.8 * ag)
@@ -73,6 +76,20 @@ def copy_score(v, thumb_a, thumb_b, local_a, local_b, colours=None) -> tuple[flo
                     s = min(s, SAME_SCENE)
                     det["relation"] = "same-scene"
     return s, det
+
+
+def _query_zoom(q: Query):
+    """The query seen closer (search/zoom.py), computed once and only when a zoomed fit asks for it."""
+    kept: list = []
+
+    def get():
+        if not kept:
+            from lookalike.search.zoom import describe
+
+            kept.append(describe(q.rgb))
+        return kept[0]
+
+    return get
 
 
 class CopyMode(HashMode):
@@ -138,7 +155,30 @@ class CopyMode(HashMode):
                     lambda a=a, b=b: (colour[a], colour[b]) if a in colour and b in colour else None))
                 if joined and out[(a, b)][0] >= self.threshold:
                     joined.join(a, b)
+        self._zoom_again(index, out, local, thumbs, extra, joined)
         return out, local
+
+    def _zoom_again(self, index, out: dict, local: dict, thumbs: dict, extra, joined) -> None:
+        """Pairs whose fit zooms by zoom.ZOOM or more and that fell short: scored again against the
+        larger side seen closer (search/zoom.py). A better score replaces the first."""
+        from lookalike.search import zoom as Z
+
+        todo = []
+        for pair, (s, det) in out.items():
+            side = Z.larger_side(det)
+            if s < self.threshold and side is not None and not (joined and joined.same(*pair)):
+                todo.append((pair, pair[1 - side], pair[side]))  # (pair, smaller side, larger side)
+        if not todo:
+            return
+        zooms = Z.values(index, {big for *_, big in todo}, {i: e[3] for i, e in (extra or {}).items() if len(e) > 3})
+        for pair, small, big in todo:
+            if big not in zooms or (joined and joined.same(*pair)):
+                continue
+            scored = Z.rescore(local[small], thumbs.get(small), zooms[big])
+            if scored[0] > out[pair][0]:
+                out[pair] = self._frames(index, *pair, scored)
+                if joined and out[pair][0] >= self.threshold:
+                    joined.join(*pair)
 
     def _frames(self, index, a: int, b: int, scored: tuple[float, dict]) -> tuple[float, dict]:
         """A whole-image copy of two composite frames holds only if a picture of one is in the other."""
@@ -158,7 +198,7 @@ class CopyMode(HashMode):
             stored = ex.net.embed_rotated([q.rgb], ex.angles)[0]
         return np.concatenate([np.asarray(stored, np.float32).reshape(-1, back.shape[1]), back])
 
-    def _query_regions(self, index, q: Query) -> dict:
+    def _query_regions(self, index, q: Query, zoom=None) -> dict:
         """Region matches of a query: its own picture regions against indexed images, and its whole
         image against indexed regions -> {(owner, other): (score, details)}, the query as id -1."""
         from lookalike.features.local import extract_local
@@ -172,7 +212,7 @@ class CopyMode(HashMode):
             return {}
         qloc = q.features.get("local")
         return R.verify_regions(index, cands, own, {-1: (qloc if qloc is not None else extract_local(q.rgb),
-                                                          thumb(q.rgb))})
+                                                          thumb(q.rgb), zoom or _query_zoom(q))})
 
     def _file_regions(self, index, fids: list[int], joined: "_Groups | None" = None) -> dict:
         """Region matches of indexed files, as pairs() finds them: their picture regions against whole
@@ -189,6 +229,7 @@ class CopyMode(HashMode):
 
     def search(self, index, q, k, min_score):
         hits = {h[0]: h for h in super().search(index, q, k, min_score)}
+        qzoom = _query_zoom(q)
         vx = index.vectors("cnn")
         # one query has no copies of copies to lean on (pairs() has): look deeper than pairs() does,
         # past the query's easy copies that fill the nearest places
@@ -209,11 +250,12 @@ class CopyMode(HashMode):
                 qloc = extract_local(q.rgb)
             from lookalike.search.photometric import colour_thumb
 
-            scored, _ = self._verify(index, [(-1, c) for c in cands], {-1: (qloc, thumb(q.rgb), colour_thumb(q.rgb))})
+            scored, _ = self._verify(index, [(-1, c) for c in cands],
+                                     {-1: (qloc, thumb(q.rgb), colour_thumb(q.rgb), qzoom)})
             for (a, b), (s, det) in scored.items():
                 if s >= min_score and (b not in hits or s > hits[b][1]):
                     hits[b] = (b, s, "sift", det)
-        for (a, b), (s, det) in self._query_regions(index, q).items():
+        for (a, b), (s, det) in self._query_regions(index, q, qzoom).items():
             other = b if a == -1 else a
             if s >= min_score and (other not in hits or s > hits[other][1]):
                 hits[other] = (other, s, "region", det)

@@ -31,10 +31,12 @@ def from_bytes(b: bytes) -> np.ndarray:
 
 
 def agreement(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a: tuple[int, int], size_b: tuple[int, int],
-              grid: int = 8) -> float:
+              grid: int = 8, slack: int = 0) -> float:
     """Share of textured overlap blocks whose correlation after alignment is > 0.5 (0..1).
 
     H maps image a's working pixels onto b's; size_* are those working images' (width, height).
+    slack: a block may agree shifted by up to this many thumbnail pixels (a fit extrapolated from a 2-3x
+    zoom lands fine texture, a brick wall, a pixel off, which decorrelates it).
     """
     sa = np.diag([ta.shape[1] / size_a[0], ta.shape[0] / size_a[1], 1.0])
     sb = np.diag([tb.shape[1] / size_b[0], tb.shape[0] / size_b[1], 1.0])
@@ -44,6 +46,8 @@ def agreement(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a: tuple[int, 
     warped = cv2.warpPerspective(ta.astype(np.float32), Ht, (wb, hb), flags=cv2.INTER_LINEAR)
     valid = cv2.warpPerspective(np.ones_like(ta, np.float32), Ht, (wb, hb), flags=cv2.INTER_NEAREST) > 0.5
     b = tb.astype(np.float32)
+    shifts = [(dy, dx) for dy in range(-slack, slack + 1) for dx in range(-slack, slack + 1)]
+    moved = [(np.roll(warped, d, (0, 1)), np.roll(valid, d, (0, 1)) & valid) for d in shifts]
     good = total = 0
     ys = np.linspace(0, hb, grid + 1).astype(int)
     xs = np.linspace(0, wb, grid + 1).astype(int)
@@ -56,7 +60,12 @@ def agreement(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a: tuple[int, 
             if p.std() < 4 or q.std() < 4:  # flat blocks say nothing
                 continue
             total += 1
-            good += float(np.corrcoef(p, q)[0, 1]) > 0.5
+            for w, v in moved:
+                mm = v[y0:y1, x0:x1]
+                p, q = w[y0:y1, x0:x1][mm], b[y0:y1, x0:x1][mm]
+                if len(p) > 2 and p.std() > 0 and q.std() > 0 and float(np.corrcoef(p, q)[0, 1]) > 0.5:
+                    good += 1
+                    break
     return good / total if total else 0.0
 
 

@@ -78,7 +78,10 @@ def verify_regions(index, cands, owners: dict[int, list[Region]], extra: dict | 
                    ) -> dict[tuple[int, int], tuple[float, dict]]:
     """Copy-scale score of each candidate (owner key, other, region number, cosine), the region
     verified against the other's whole image -> {(owner, other): (best score, details)}.
-    extra: {key: (LocalFeatures, thumbnail)} of images outside the index (a query)."""
+    extra: {key: (LocalFeatures, thumbnail[, the image seen closer: a callable])} of images outside
+    the index (a query). A region whose fit shows the other's content enlarged by zoom.ZOOM and falls
+    short is verified again against the other seen closer (a crop in a screenshot: search/zoom.py)."""
+    from lookalike.search import zoom as Z
     from lookalike.search.batchverify import score_pairs
 
     if not cands:
@@ -87,7 +90,7 @@ def verify_regions(index, cands, owners: dict[int, list[Region]], extra: dict | 
     ids = sorted({o for _, o, *_ in cands if o >= 0 and o not in (extra or {})})
     local = index.feature_values(ids, "local")
     thumbs = index.feature_values(ids, "thumb")
-    for k, (lf, th) in (extra or {}).items():
+    for k, (lf, th, *_) in (extra or {}).items():
         local[k], thumbs[k] = lf, th
     # each region stands in for its frame under its own key, so that they are verified like whole images
     cosine: dict[tuple, float] = {}
@@ -98,17 +101,28 @@ def verify_regions(index, cands, owners: dict[int, list[Region]], extra: dict | 
             local[rk], thumbs[rk] = regs[n].local, regs[n].thumb
             cosine[(rk, other)] = max(cos, cosine.get((rk, other), -1.0))
     out: dict[tuple[int, int], tuple[float, dict]] = {}
+    closer = []
 
-    def done(pair, scored, _fit):
+    def keep(pair, s, det):
         (_, key, n), other = pair
-        s, det = scored
         if s < MIN_SCORE:
             s = min(s, 0.75)
         if s > out.get((key, other), (-1.0, {}))[0]:
             box = (owners.get(key) or table.regions.get(key))[n].box
             out[(key, other)] = (s, {**det, "region": list(map(int, box)), "cosine": round(cosine[pair], 4)})
 
+    def done(pair, scored, _fit):
+        keep(pair, *scored)
+        if scored[0] < MIN_SCORE and Z.larger_side(scored[1]) == 1:
+            closer.append(pair)
+
     score_pairs(list(cosine), local, thumbs, skip=lambda a, b: False, done=done)
+    if closer:
+        zooms = Z.values(index, {o for _, o in closer}, {k: e[2] for k, e in (extra or {}).items() if len(e) > 2})
+        for pair in closer:
+            rk, other = pair
+            if out[(rk[1], other)][0] < MIN_SCORE and other in zooms:
+                keep(pair, *Z.rescore(local[rk], thumbs[rk], zooms[other], whole=False))
     return out
 
 
