@@ -80,16 +80,11 @@ def copy_score(v, thumb_a, thumb_b, local_a, local_b, colours=None, slack: int =
 
 def _query_zoom(q: Query):
     """The query seen closer (search/zoom.py), computed once and only when a zoomed fit asks for it."""
-    kept: list = []
+    from functools import cache
 
-    def get():
-        if not kept:
-            from lookalike.search.zoom import describe
+    from lookalike.search.zoom import describe
 
-            kept.append(describe(q.rgb))
-        return kept[0]
-
-    return get
+    return cache(lambda: describe(q.rgb))
 
 
 class CopyMode(HashMode):
@@ -350,9 +345,9 @@ class CopyMode(HashMode):
             owners = np.repeat(rows, len(ex.angles))
             # a rotated view's neighbour counts only where the rotation is what brings the two together
             upright = index.feature_values(sorted({int(i) for i in i_.ravel() if i >= 0} | set(rows)), "cnn")
-            for r, (a, row_s, row_i) in enumerate(zip(owners, s_, i_)):
+            for a, row_s, row_i in zip(owners, s_, i_):
                 for j, b in enumerate(row_i):
-                    if b >= 0 and (a == b or row_s[j] < float(np.dot(upright[int(a)], upright[int(b)])) + self.rotation_margin):
+                    if b >= 0 and row_s[j] < float(np.dot(upright[int(a)], upright[int(b)])) + self.rotation_margin:
                         row_i[j] = -1
             add(owners, s_, i_)
             rows.clear()

@@ -46,7 +46,7 @@ def agreement(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a: tuple[int, 
     warped = cv2.warpPerspective(ta.astype(np.float32), Ht, (wb, hb), flags=cv2.INTER_LINEAR)
     valid = cv2.warpPerspective(np.ones_like(ta, np.float32), Ht, (wb, hb), flags=cv2.INTER_NEAREST) > 0.5
     b = tb.astype(np.float32)
-    shifts = [(dy, dx) for dy in range(-slack, slack + 1) for dx in range(-slack, slack + 1)]
+    shifts = [(dy, dx) for dy in range(-slack, slack + 1) for dx in range(-slack, slack + 1) if dy or dx]
     moved = [(np.roll(warped, d, (0, 1)), np.roll(valid, d, (0, 1)) & valid) for d in shifts]
     good = total = 0
     ys = np.linspace(0, hb, grid + 1).astype(int)
@@ -60,13 +60,13 @@ def agreement(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a: tuple[int, 
             if p.std() < 4 or q.std() < 4:  # flat blocks say nothing
                 continue
             total += 1
-            for w, v in moved:
-                mm = v[y0:y1, x0:x1]
-                p, q = w[y0:y1, x0:x1][mm], b[y0:y1, x0:x1][mm]
-                if len(p) > 2 and p.std() > 0 and q.std() > 0 and float(np.corrcoef(p, q)[0, 1]) > 0.5:
-                    good += 1
-                    break
+            good += _correlated(p, q) or any(
+                _correlated(w[y0:y1, x0:x1][v[y0:y1, x0:x1]], b[y0:y1, x0:x1][v[y0:y1, x0:x1]]) for w, v in moved)
     return good / total if total else 0.0
+
+
+def _correlated(p: np.ndarray, q: np.ndarray) -> bool:
+    return len(p) > 2 and p.std() > 0 and q.std() > 0 and float(np.corrcoef(p, q)[0, 1]) > 0.5
 
 
 def _prefiltered(t: np.ndarray, Ht: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
