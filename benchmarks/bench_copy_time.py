@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from lookalike import Index, ingest  # noqa: E402
-from lookalike.search import batchverify, modes, regions  # noqa: E402
+from lookalike.search import batchverify, keypoints, modes, regions  # noqa: E402
 
 
 def cpu() -> float:
@@ -72,10 +72,11 @@ class Stages:
 
 
 def instrument(st: Stages) -> None:
-    st.wrap(Index, "ensure", "copy features of every file (rotated CNN views, regions, SIFT, thumbnails)")
+    st.wrap(Index, "ensure", "copy features of every file (SIFT, regions, thumbnails)")
     st.wrap(ingest, "compute_for", "features computed on demand (colour thumbnails, SIFT)", "files given features on demand",
             lambda c, ids, *a, **k: len(ids))
     st.wrap(modes.CopyMode, "_candidates", "CNN candidates (faiss)")
+    st.wrap(keypoints.KeypointIndex, "__init__", "keypoint votes (faiss IVF of every SIFT descriptor)")
     st.wrap(modes.CopyMode, "_verify", "verify whole-image pairs (SIFT match, RANSAC)")
     st.wrap(regions, "candidates", "region candidates")
     st.wrap(regions, "verify_regions", "verify region pairs")

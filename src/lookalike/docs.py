@@ -178,6 +178,7 @@ def _check_chunks(chunks: Iterable[list[DocResult]], mode: str, threshold: float
     picture_errors: list[tuple[str, str, str]] = []
     pairs: dict[tuple[tuple[str, str], tuple[str, str]], DocPair] = {}
     from lookalike.api import Index
+    from lookalike.search.modes import _Groups
 
     with Index.open(index_dir, progress=progress) as idx:
         for part in chunks:
@@ -198,15 +199,23 @@ def _check_chunks(chunks: Iterable[list[DocResult]], mode: str, threshold: float
         found = [(pr.a, pr.b, min(float(pr.score), 1.0), pr.method, dict(pr.details)) for pr in dedup.pairs]
         if mode != "exact":
             found += looks.pairs(used)
-        for a, b, score, method, details in found:
+        def usable(a, b, method) -> bool:
             if a not in keys or b not in keys:
-                continue  # left in a kept index_dir by an earlier run
+                return False  # left in a kept index_dir by an earlier run
+            if method in ("sha256", "pixels"):
+                return True
+            if keys[a][1].source_kind in VECTOR_KINDS or keys[b][1].source_kind in VECTOR_KINDS:
+                return False  # renderings of vector pictures: only identical bytes count (below)
+            return looks.same(a, b)
+
+        direct = [f for f in found if f[3] != "transitive" and usable(*f[:2], f[3])]
+        # a copy of a copy holds only through pairs kept here, not through one a flat look rejected
+        chains = _Groups()
+        for a, b, *_ in direct:
+            chains.join(a, b)
+        linked = [f for f in found if f[3] == "transitive" and chains.same(f[0], f[1]) and usable(*f[:2], f[3])]
+        for a, b, score, method, details in direct + linked:
             (ra, pa), (rb, pb) = keys[a], keys[b]
-            if method not in ("sha256", "pixels"):
-                if pa.source_kind in VECTOR_KINDS or pb.source_kind in VECTOR_KINDS:
-                    continue  # renderings of vector pictures: only identical bytes count (below)
-                if not looks.same(a, b):
-                    continue
             _put(pairs, DocPair(ra.doc, pa.image_id, rb.doc, pb.image_id, score, method,
                                 pa.location, pb.location, details))
     for p in _byte_pairs(results):

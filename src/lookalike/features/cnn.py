@@ -56,20 +56,6 @@ def _as_rgb(img: np.ndarray) -> np.ndarray:
     return img
 
 
-def rotate_expand(img: np.ndarray, degrees: float) -> np.ndarray:
-    """The image rotated clockwise by `degrees` on a canvas that holds all of it (black corners):
-    what a copy rotated inside its frame looks like, for rotation-tolerant copy candidates."""
-    if degrees % 90 == 0:
-        return np.ascontiguousarray(np.rot90(img, -int(degrees // 90) % 4))
-    h, w = img.shape[:2]
-    M = cv2.getRotationMatrix2D((w / 2, h / 2), -degrees, 1.0)
-    c, s = abs(M[0, 0]), abs(M[0, 1])
-    nw, nh = int(round(h * s + w * c)), int(round(h * c + w * s))
-    M[0, 2] += (nw - w) / 2
-    M[1, 2] += (nh - h) / 2
-    return cv2.warpAffine(img, M, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-
-
 def gem(fmap: np.ndarray, weights: np.ndarray | None = None, *, p: float = 3.0, eps: float = 1e-6) -> np.ndarray:
     """Generalised-mean pooling of B x C x h x w maps -> B x C, optionally weighted by B x h x w weights."""
     x = np.maximum(fmap, eps) ** p
@@ -197,13 +183,6 @@ class CnnDescriptor:
         if len(images) == 0:
             return np.zeros((0, self.dim), np.float32)
         return self._pool(list(images), None)
-
-    def embed_rotated(self, images: Sequence[np.ndarray], angles: Sequence[float]) -> np.ndarray:
-        """Descriptors of each image rotated clockwise by each angle (rotate_expand): (n, len(angles), dim)."""
-        if len(images) == 0 or len(angles) == 0:
-            return np.zeros((len(images), len(angles), self.dim), np.float32)
-        rot = [rotate_expand(_as_rgb(im), a) for im in images for a in angles]
-        return self._pool(rot, None).reshape(len(images), len(angles), self.dim)
 
     def embed_masked(
         self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray], *, return_kept: bool = False

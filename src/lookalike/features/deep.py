@@ -71,28 +71,6 @@ class CnnGlobalGrey(Extractor):
 
 
 @register
-class CnnRotated(Extractor):
-    """The CNN descriptor of the image rotated by 45, 90 and 135 degrees (3 x 1280, flattened): copies
-    rotated by any multiple of 45 degrees become CNN neighbours of one of these, or the copy's own
-    rotations of their original (-45 = 315, ...). Computed when copy mode first needs it."""
-
-    kind, needs_model = "float", "efficientnet-lite0"
-    name = "cnnrot"
-    angles = (45, 90, 135)
-
-    def __init__(self):
-        self.net = registry.get("cnn").net  # the same network: one ONNX session per process
-        self.dim = len(self.angles) * self.net.dim
-        self.version = f"{self.net.name}/rot{'+'.join(map(str, self.angles))}/v{self.net.version}"
-
-    def compute(self, img: Decoded) -> np.ndarray:
-        return self.net.embed_rotated([img.rgb], self.angles).ravel()
-
-    def compute_batch(self, imgs):
-        return list(self.net.embed_rotated([im.rgb for im in imgs], self.angles).reshape(len(imgs), -1)) if imgs else []
-
-
-@register
 class LocalSift(Extractor):
     """RootSIFT keypoints (about 300 per image) for geometric verification of candidates."""
 

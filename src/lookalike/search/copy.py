@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from lookalike.features import registry
+from lookalike.search.keypoints import keypoint_index
 from lookalike.search.modes import HashMode, Query, _best_per_pair, _Groups, transitive_pairs
 
 
@@ -88,17 +89,14 @@ def _query_zoom(q: Query):
 
 
 class CopyMode(HashMode):
-    """Copies that hashes miss (crops keeping half the picture, rotations by any angle, perspective,
-    screenshots, heavy overlays): CNN neighbours, also of the pictures rotated by 45-degree steps, are
-    confirmed geometrically with SIFT + RANSAC."""
+    """Copies that hashes miss (crops, crops of crops, rotations by any angle, perspective,
+    screenshots, heavy overlays): images sharing distinctive SIFT keypoints (search/keypoints.py) and
+    CNN neighbours are confirmed geometrically with SIFT + RANSAC."""
 
-    name, features, threshold = "copy", ("phash8", "pdq8", "cnn", "cnnrot", "regions"), 0.8
-    pair_features = ("local", "thumb")  # SIFT and thumbnails of candidates: nearly every file has one
-    neighbours = 20  # CNN candidates per image (a photo with 10 easy copies still gets its hard ones)
-    rotated_neighbours = 5  # CNN candidates per rotated view of an image
-    rotation_margin = 0.08  # ... kept only this much closer than the upright image: two pictures that are
-    # both rotated share black corners, not content (near_duplicate: rotated copies 0.10-0.59 closer, 35 %
-    # of the other rotated-view candidates less than 0.08)
+    name, features, threshold = "copy", ("phash8", "pdq8", "cnn", "local", "regions"), 0.8
+    pair_features = ("thumb",)  # thumbnails of candidates: nearly every file has one
+    neighbours = 10  # CNN candidates per image: mirrored copies and pictures with few keypoints (SIFT
+    # is not mirror-invariant; keypoint votes find the rest)
     mirror_min_cosine = 0.6  # pairs less alike than this in every CNN view are not matched mirrored: the CNN
     # was trained on flipped images, so a mirrored copy is as close as a plain one (near_duplicate: 0.67+)
     min_cosine = 0.55  # below this, CNN candidates are not worth verifying
@@ -183,16 +181,6 @@ class CopyMode(HashMode):
             return scored
         return min(scored[0], SAME_FRAME), {**scored[1], "relation": "same-frame"}
 
-    def _rotated_queries(self, q: Query) -> np.ndarray:
-        """CNN descriptors of the query rotated by 45..315 degrees: both directions, as only one side
-        of the pair (the query) has rotated views here."""
-        ex = registry.get("cnnrot")
-        stored = q.features.get("cnnrot")
-        back = ex.net.embed_rotated([q.rgb], [360 - a for a in ex.angles])[0]
-        if stored is None:
-            stored = ex.net.embed_rotated([q.rgb], ex.angles)[0]
-        return np.concatenate([np.asarray(stored, np.float32).reshape(-1, back.shape[1]), back])
-
     def _query_regions(self, index, q: Query, zoom=None) -> dict:
         """Region matches of a query: its own picture regions against indexed images, and its whole
         image against indexed regions -> {(owner, other): (score, details)}, the query as id -1."""
@@ -229,21 +217,20 @@ class CopyMode(HashMode):
         # one query has no copies of copies to lean on (pairs() has): look deeper than pairs() does,
         # past the query's easy copies that fill the nearest places
         sims, ids = vx.search(np.asarray(q.features["cnn"], np.float32)[None], max(k, 3 * self.neighbours))
-        rs, ri = vx.search(self._rotated_queries(q), self.neighbours)
+        qloc = q.features.get("local")
+        if qloc is None:
+            from lookalike.features.local import extract_local
+
+            qloc = extract_local(q.rgb)
+        voted = keypoint_index(index).query(qloc.desc)
         cands = []
-        for s_, i in zip(np.concatenate([sims.ravel(), rs.ravel()]), np.concatenate([ids.ravel(), ri.ravel()])):
+        for s_, i in [*zip(sims.ravel(), ids.ravel()), *((1.0, i) for i in voted)]:
             i = int(i)
             confirmed = i in hits and hits[i][1] >= self.threshold
             if i >= 0 and s_ >= self.min_cosine and not confirmed and i not in cands:
                 cands.append(i)
         if cands:
-            from lookalike.features.local import extract_local
-            from lookalike.search.photometric import thumb
-
-            qloc = q.features.get("local")
-            if qloc is None:
-                qloc = extract_local(q.rgb)
-            from lookalike.search.photometric import colour_thumb
+            from lookalike.search.photometric import colour_thumb, thumb
 
             scored, _ = self._verify(index, [(-1, c) for c in cands],
                                      {-1: (qloc, thumb(q.rgb), colour_thumb(q.rgb), qzoom)})
@@ -257,37 +244,29 @@ class CopyMode(HashMode):
         self._expand(index, hits)
         return sorted(hits.values(), key=lambda h: -h[1])
 
-    def _file_candidates(self, index, fid: int) -> list[tuple[int, float]]:
-        """What pairs() would verify for one indexed file: its hash matches (score) and its CNN
-        neighbours and those of its rotated views (cosine), best first."""
-        out: dict[int, float] = {}
+    def _file_candidates(self, index, fid: int) -> tuple[dict[int, float], list[int]]:
+        """What pairs() would look at for one indexed file -> ({hash match: score}, other candidates:
+        files it shares keypoints with, then its CNN neighbours)."""
+        hashed: dict[int, float] = {}
         m = self._matcher(index)
         row = m._row.get(fid)
         if row is not None:
             variants = {meth: c[row] for meth, c in m.codes.items()}
             for i, (s_, meth, _) in m.query(variants, self.threshold).items():
                 if i != fid and not m.weak_pair(fid, i):
-                    out[i] = max(s_, out.get(i, 0.0))
-        vx = index.vectors("cnn")
-        views = []
+                    hashed[i] = max(s_, hashed.get(i, 0.0))
+        others = list(keypoint_index(index).of_file(fid))
         cnn = index.feature_values([fid], "cnn").get(fid)
         if cnn is not None:
-            views.append((np.asarray(cnn, np.float32)[None], self.neighbours))
-        rot = index.feature_values([fid], "cnnrot").get(fid)
-        if rot is not None:
-            views.append((np.asarray(rot, np.float32).reshape(-1, vx.dim), self.rotated_neighbours))
-        for X, k in views:
-            sims, ids = vx.search(X, k)
-            for s_, i in zip(sims.ravel(), ids.ravel()):
-                if i >= 0 and int(i) != fid and s_ >= self.min_cosine:
-                    out[int(i)] = max(float(s_), out.get(int(i), -1.0))
-        return sorted(out.items(), key=lambda kv: -kv[1])
+            sims, ids = index.vectors("cnn").search(np.asarray(cnn, np.float32)[None], self.neighbours)
+            others += [int(i) for s_, i in zip(sims.ravel(), ids.ravel()) if i >= 0 and i != fid and s_ >= self.min_cosine]
+        return hashed, list(dict.fromkeys(i for i in others if i not in hashed))
 
     max_expansion = 500  # copies of copies followed per query at most (pairs()' closure limit)
 
     def _expand(self, index, hits: dict) -> None:
         """Copies of copies, as pairs() joins them: from every confirmed hit, the pairs pairs() would
-        verify for it (its hash matches, CNN and rotated-view neighbours) are verified, and what they
+        verify for it (its hash matches, the files it shares keypoints with, its CNN neighbours) are verified, and what they
         confirm joins the query's hits, scored by the weakest link (method "transitive"). So `search`
         finds every file `dedup` puts in one copy group with it (a copy rotated by 135 degrees that
         only its 90- and 180-degree siblings match)."""
@@ -296,17 +275,16 @@ class CopyMode(HashMode):
         for f in frontier:
             joined.join(-1, f)
         while frontier and len(hits) < self.max_expansion:
-            todo: dict[tuple[int, int], float] = {}
-            for f in frontier:
-                for c, s_ in self._file_candidates(index, f):
-                    if not joined.same(-1, c):
-                        todo[(f, c)] = s_
+            todo: list[tuple[int, int]] = []
             verified = {}
-            for (f, c), s_ in todo.items():  # near-certain hash matches: accepted as pairs() does
-                if s_ >= self.hash_sure and not joined.same(-1, c):
-                    verified[(f, c)] = (s_, {"method": "hash"})
-                    joined.join(f, c)
-            more, _ = self._verify(index, sorted(set(todo) - set(verified)), joined=joined)
+            for f in frontier:
+                hashed, others = self._file_candidates(index, f)
+                for c, s_ in hashed.items():  # near-certain hash matches: accepted as pairs() does
+                    if s_ >= self.hash_sure and not joined.same(-1, c):
+                        verified[(f, c)] = (s_, {"method": "hash"})
+                        joined.join(f, c)
+                todo += [(f, c) for c in [*hashed, *others] if not joined.same(-1, c)]
+            more, _ = self._verify(index, list(dict.fromkeys(todo)), joined=joined)
             verified.update(more)
             for (a, b), sd in self._file_regions(index, frontier, joined).items():
                 f, c = (a, b) if a in set(frontier) else (b, a)
@@ -322,44 +300,24 @@ class CopyMode(HashMode):
                 if c not in hits or link > hits[c][1]:
                     hits[c] = (c, link, "transitive", {"via": int(f), **det})
 
-    def _candidates(self, index, joined: "_Groups") -> dict[tuple[int, int], float]:
-        """Pairs worth verifying, with their best cosine: CNN neighbours of every image and of its
-        rotated views, unless already joined in one copy group."""
+    def _candidates(self, index, joined: "_Groups") -> dict[tuple[int, int], tuple[int, float]]:
+        """Pairs worth verifying, unless already joined in one copy group -> (keypoint votes, cosine):
+        files that share keypoints, and CNN neighbours (0 votes)."""
         vx = index.vectors("cnn")
-        cands: dict[tuple[int, int], float] = {}
-
-        def add(rows, sims, nbrs):
-            for a, row_s, row_i in zip(rows, sims, nbrs):
-                for s_, b in zip(row_s, row_i):
-                    if b >= 0 and b != a and s_ >= self.min_cosine and not joined.same(int(a), int(b)):
-                        key = (int(min(a, b)), int(max(a, b)))
-                        cands[key] = max(float(s_), cands.get(key, -1.0))
-
+        cands: dict[tuple[int, int], tuple[int, float]] = {}
+        voted = keypoint_index(index).candidates()
+        ids = sorted({i for p in voted for i in p})
+        cnn = index.feature_values(ids, "cnn")
+        for (a, b), v in voted.items():
+            if not joined.same(a, b):
+                cos = float(np.dot(cnn[a], cnn[b])) if a in cnn and b in cnn else 0.0
+                cands[(a, b)] = (v, cos)
         sims, nbr = vx.knn_graph(self.neighbours)
-        add(vx.ids(), sims, nbr)
-        ex = registry.get("cnnrot")
-        rows, block = [], []
-
-        def flush():
-            s_, i_ = vx.search(np.concatenate(block), self.rotated_neighbours)
-            owners = np.repeat(rows, len(ex.angles))
-            # a rotated view's neighbour counts only where the rotation is what brings the two together
-            upright = index.feature_values(sorted({int(i) for i in i_.ravel() if i >= 0} | set(rows)), "cnn")
-            for a, row_s, row_i in zip(owners, s_, i_):
-                for j, b in enumerate(row_i):
-                    if b >= 0 and row_s[j] < float(np.dot(upright[int(a)], upright[int(b)])) + self.rotation_margin:
-                        row_i[j] = -1
-            add(owners, s_, i_)
-            rows.clear()
-            block.clear()
-
-        for fid, blob in index.catalog.iter_feature("cnnrot", ex.version):  # streamed: 15 KB a file
-            rows.append(fid)
-            block.append(ex.decode(blob).reshape(-1, vx.dim))
-            if len(block) >= 256:
-                flush()
-        if block:
-            flush()
+        for a, row_s, row_i in zip(vx.ids(), sims, nbr):
+            for s_, b in zip(row_s, row_i):
+                key = (int(min(a, b)), int(max(a, b)))
+                if b >= 0 and b != a and s_ >= self.min_cosine and key not in cands and not joined.same(*key):
+                    cands[key] = (0, float(s_))
         return cands
 
     hash_sure = 0.9  # hash pairs scoring below this are checked by SIFT too
@@ -388,8 +346,8 @@ class CopyMode(HashMode):
         # borderline hash pairs first, then CNN candidates from the most alike: pairs that earlier
         # confirmations already put in one group are not verified again (the closure adds them)
         cands = self._candidates(index, joined)
-        todo = sorted(set(found) - sure) + sorted(set(cands) - set(found), key=lambda k: (-cands[k], k))
-        plain_only = {k for k, c in cands.items() if c < self.mirror_min_cosine and k not in found}
+        todo = sorted(set(found) - sure) + sorted(set(cands) - set(found), key=lambda k: (-cands[k][0], -cands[k][1], k))
+        plain_only = {k for k, (_, c) in cands.items() if c < self.mirror_min_cosine and k not in found}
         verified, local = self._verify(index, todo, joined=joined, plain_only=plain_only)
         sizes = {i: len(lf) for i, lf in local.items()}
         for (a, b), (s, det) in verified.items():
