@@ -20,7 +20,7 @@ import numpy as np
 
 from lookalike import config, parallel
 from lookalike.errors import BadInput
-from lookalike.features.filehash import HASHES, SHORT_SIDE, many_hashes
+from lookalike.features.filehash import HASHES, SHORT_SIDE, SPAN, many_hashes
 from lookalike.imageio.quick import decode_luma, read_bytes
 
 COLUMNS = ("path", *HASHES)
@@ -51,7 +51,7 @@ def _luma(path: str) -> np.ndarray | str:
         return f"unexpected error while decoding: {type(e).__name__}: {e}"[:300]
 
 
-_SPAN = {"ahash": (0, 16), "dhash": (16, 32), "phash": (32, 48), "whash": (48, 64), "pdq": (64, 128)}  # hex digits
+_HEX = {k: slice(lo // 4, hi // 4) for k, (lo, hi) in SPAN.items()}  # hex digits of many_hashes' bit spans
 
 
 def _hash_chunk(paths: list[str], kinds: tuple[str, ...] = HASHES) -> list[dict]:
@@ -63,7 +63,7 @@ def _hash_chunk(paths: list[str], kinds: tuple[str, ...] = HASHES) -> list[dict]
         packed, quality = many_hashes([lumas[i] for i in ok], kinds)
         for i, bits, q in zip(ok, packed, quality):
             code = bits.tobytes().hex()
-            rows[i].update({k: code[_SPAN[k][0] : _SPAN[k][1]] for k in kinds})
+            rows[i].update({k: code[_HEX[k]] for k in kinds})
             if "pdq" in kinds:
                 rows[i]["pdq_quality"] = q
     return rows

@@ -175,6 +175,9 @@ def thumbnails(stack: np.ndarray, sizes: tuple[tuple[int, int], ...] = _SIZES) -
 
 
 HASHES = ("ahash", "dhash", "phash", "whash", "pdq")  # packed in this order: 8 bytes each, PDQ's 32
+_BITS = {"ahash": 64, "dhash": 64, "phash": 64, "whash": 64, "pdq": 256}
+# where each hash sits in a row of many_hashes' bits: [start, end) bit offsets
+SPAN = {k: (sum(_BITS[j] for j in HASHES[:i]), sum(_BITS[j] for j in HASHES[: i + 1])) for i, k in enumerate(HASHES)}
 _THUMBNAIL = {"ahash": (8, 8), "dhash": (9, 8), "phash": (32, 32), "whash": (64, 64), "pdq": (64, 64)}
 
 
@@ -186,7 +189,7 @@ def many_hashes(grays: list[np.ndarray], kinds: tuple[str, ...] = HASHES) -> tup
     without PDQ), with the same bits as when all are. Each thumbnail is a Lanczos shrink straight from
     the luma image, as imagehash shrinks from full size; images of one size are shrunk together (per
     image, numpy's call overhead was most of the cost)."""
-    packed = np.zeros((len(grays), 64), np.uint8)
+    packed = np.zeros((len(grays), SPAN[HASHES[-1]][1] // 8), np.uint8)
     quality = [0] * len(grays)
     by_shape: dict[tuple[int, int], list[int]] = {}
     for i, g in enumerate(grays):
@@ -196,21 +199,21 @@ def many_hashes(grays: list[np.ndarray], kinds: tuple[str, ...] = HASHES) -> tup
     for shape, idx in by_shape.items():
         thumb = dict(zip(sizes, thumbnails(np.stack([grays[i] for i in idx]), sizes)))
         n = len(idx)
-        bits = np.zeros((n, 512), bool)
+        bits = np.zeros((n, SPAN[HASHES[-1]][1]), bool)
         if "ahash" in kinds:
             a = thumb[8, 8]
-            bits[:, :64] = a.reshape(n, 64) > a.mean(axis=(1, 2)).reshape(n, 1)
+            bits[:, slice(*SPAN["ahash"])] = a.reshape(n, 64) > a.mean(axis=(1, 2)).reshape(n, 1)
         if "dhash" in kinds:
             d = thumb[9, 8]
-            bits[:, 64:128] = (d[:, :, 1:] > d[:, :, :-1]).reshape(n, 64)
+            bits[:, slice(*SPAN["dhash"])] = (d[:, :, 1:] > d[:, :, :-1]).reshape(n, 64)
         if "phash" in kinds:
             low = (dct @ thumb[32, 32].astype(np.float64) @ dct.T).reshape(n, 64)
-            bits[:, 128:192] = low > _medians(low)
+            bits[:, slice(*SPAN["phash"])] = low > _medians(low)
         if "whash" in kinds:
             ll = thumb[64, 64].reshape(n, 8, 8, 8, 8).mean(axis=(2, 4)).reshape(n, 64)  # see haar_ll8
-            bits[:, 192:256] = ll > _medians(ll)
+            bits[:, slice(*SPAN["whash"])] = ll > _medians(ll)
         if "pdq" in kinds:
-            bits[:, 256:], quality_here = pdq_of_squares(thumb[64, 64])
+            bits[:, slice(*SPAN["pdq"])], quality_here = pdq_of_squares(thumb[64, 64])
             for j, q in zip(idx, quality_here):
                 quality[j] = q
         packed[idx] = np.packbits(bits, axis=1)

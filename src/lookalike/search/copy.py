@@ -9,6 +9,7 @@ import numpy as np
 from lookalike.features import registry
 from lookalike.search.keypoints import keypoint_index
 from lookalike.search.modes import HashMode, Query, _best_per_pair, _Groups, transitive_pairs
+from lookalike.search.zoom import OutsideImage
 
 
 VERIFIED_COPY = 0.65  # verification score that copy mode maps to its 0.8 threshold
@@ -105,7 +106,7 @@ class CopyMode(HashMode):
                 joined: "_Groups | None" = None, plain_only: set | None = None) -> tuple[dict, dict]:
         """Score each pair on the copy scale -> ({pair: (score, details)}, {id: LocalFeatures}).
 
-        extra: {id: (LocalFeatures, thumbnail)} of images outside the index (a query). joined: copy
+        extra: {id: zoom.OutsideImage} of images outside the index (a query). joined: copy
         groups found so far; a pair already inside one group is skipped (the closure will hold it)
         and each confirmed pair joins its two groups. plain_only: pairs not matched mirrored."""
         from lookalike.ingest import compute_for
@@ -120,8 +121,8 @@ class CopyMode(HashMode):
             compute_for(index.catalog, missing, list(need))
         local = index.feature_values(ids, "local")
         thumbs = index.feature_values(ids, "thumb")
-        for i, (lf, th, *_) in (extra or {}).items():
-            local[i], thumbs[i] = lf, th
+        for i, e in (extra or {}).items():
+            local[i], thumbs[i] = e.local, e.thumb
         # colour thumbnails only for pairs whose aligned pixels disagree in one patch: asked for in
         # one batch after the first pass (one decoding pass), then those pairs are scored again
         pending: list = []
@@ -140,7 +141,7 @@ class CopyMode(HashMode):
                     skip=(lambda a, b: joined.same(a, b)) if joined else (lambda a, b: False), done=done,
                     plain_only=plain_only)
         if pending:
-            colour = {i: e[2] for i, e in (extra or {}).items() if len(e) > 2}
+            colour = {i: e.colour for i, e in (extra or {}).items() if e.colour is not None}
             colour.update(index.feature_values(sorted({i for p in pending for i in p} - set(colour)), "cthumb"))
             for a, b in pending:
                 out[(a, b)] = self._frames(index, a, b, copy_score(
@@ -163,7 +164,7 @@ class CopyMode(HashMode):
                 todo.append((pair, pair[1 - side], pair[side]))  # (pair, smaller side, larger side)
         if not todo:
             return
-        zooms = Z.values(index, {big for *_, big in todo}, {i: e[3] for i, e in (extra or {}).items() if len(e) > 3})
+        zooms = Z.values(index, {big for *_, big in todo}, extra)
         for pair, small, big in todo:
             if big not in zooms or (joined and joined.same(*pair)):
                 continue
@@ -194,8 +195,8 @@ class CopyMode(HashMode):
         if not cands:
             return {}
         qloc = q.features.get("local")
-        return R.verify_regions(index, cands, own, {-1: (qloc if qloc is not None else extract_local(q.rgb),
-                                                          thumb(q.rgb), zoom or _query_zoom(q))})
+        return R.verify_regions(index, cands, own, {-1: OutsideImage(
+            qloc if qloc is not None else extract_local(q.rgb), thumb(q.rgb), zoom or _query_zoom(q))})
 
     def _file_regions(self, index, fids: list[int], joined: "_Groups | None" = None) -> dict:
         """Region matches of indexed files, as pairs() finds them: their picture regions against whole
@@ -233,7 +234,7 @@ class CopyMode(HashMode):
             from lookalike.search.photometric import colour_thumb, thumb
 
             scored, _ = self._verify(index, [(-1, c) for c in cands],
-                                     {-1: (qloc, thumb(q.rgb), colour_thumb(q.rgb), qzoom)})
+                                     {-1: OutsideImage(qloc, thumb(q.rgb), qzoom, colour_thumb(q.rgb))})
             for (a, b), (s, det) in scored.items():
                 if s >= min_score and (b not in hits or s > hits[b][1]):
                     hits[b] = (b, s, "sift", det)

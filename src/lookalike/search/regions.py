@@ -78,8 +78,7 @@ def verify_regions(index, cands, owners: dict[int, list[Region]], extra: dict | 
                    ) -> dict[tuple[int, int], tuple[float, dict]]:
     """Copy-scale score of each candidate (owner key, other, region number, cosine), the region
     verified against the other's whole image -> {(owner, other): (best score, details)}.
-    extra: {key: (LocalFeatures, thumbnail[, the image seen closer: a callable])} of images outside
-    the index (a query). A region whose fit shows the other's content enlarged by zoom.ZOOM and falls
+    extra: {key: zoom.OutsideImage} of images outside the index (a query). A region whose fit shows the other's content enlarged by zoom.ZOOM and falls
     short is verified again against the other seen closer (a crop in a screenshot: search/zoom.py)."""
     from lookalike.search import zoom as Z
     from lookalike.search.batchverify import score_pairs
@@ -90,8 +89,8 @@ def verify_regions(index, cands, owners: dict[int, list[Region]], extra: dict | 
     ids = sorted({o for _, o, *_ in cands if o >= 0 and o not in (extra or {})})
     local = index.feature_values(ids, "local")
     thumbs = index.feature_values(ids, "thumb")
-    for k, (lf, th, *_) in (extra or {}).items():
-        local[k], thumbs[k] = lf, th
+    for k, e in (extra or {}).items():
+        local[k], thumbs[k] = e.local, e.thumb
     # each region stands in for its frame under its own key, so that they are verified like whole images
     cosine: dict[tuple, float] = {}
     for key, other, n, cos in cands:
@@ -118,7 +117,7 @@ def verify_regions(index, cands, owners: dict[int, list[Region]], extra: dict | 
 
     score_pairs(list(cosine), local, thumbs, skip=lambda a, b: False, done=done)
     if closer:
-        zooms = Z.values(index, {o for _, o in closer}, {k: e[2] for k, e in (extra or {}).items() if len(e) > 2})
+        zooms = Z.values(index, {o for _, o in closer}, extra)
         for pair in closer:
             rk, other = pair
             if out[(rk[1], other)][0] < MIN_SCORE and other in zooms:

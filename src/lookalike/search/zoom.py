@@ -12,6 +12,7 @@ computed for those images only) and the pair is scored again.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,14 +85,24 @@ def _inside(H: np.ndarray, small: LocalFeatures, big: LocalFeatures) -> bool:
                 and (corners[:, 0] <= big.width + tol).all() and (corners[:, 1] <= big.height + tol).all())
 
 
+@dataclass
+class OutsideImage:
+    """An image outside the index (a query) as copy verification sees it."""
+
+    local: LocalFeatures
+    thumb: np.ndarray  # grey 128 px (photometric.thumb)
+    zoom: Callable[[], Zoomed]  # the image seen closer, computed when a zoomed fit first asks for it
+    colour: np.ndarray | None = None  # 256 px colour thumbnail (photometric.colour_thumb): same-scene check
+
+
 def values(index, ids, extra: dict | None = None) -> dict:
-    """{id: Zoomed} of indexed files (computed and stored on first use) and of a query (id -1, from
-    extra's callable)."""
+    """{id: Zoomed} of indexed files (computed and stored on first use) and of images outside the
+    index (extra: {id: OutsideImage})."""
     out = {}
     for i in ids:
-        make = (extra or {}).get(i)
-        if make is not None:
-            out[i] = make()
+        outside = (extra or {}).get(i)
+        if outside is not None:
+            out[i] = outside.zoom()
     rest = sorted(i for i in ids if i >= 0 and i not in out)
     if rest:
         out.update(index.feature_values(rest, "zoom"))
