@@ -122,3 +122,17 @@ def test_no_regions_in_an_ordinary_photo_and_pictures_in_a_composite(fixture_ded
     s = 768 / 1600
     assert abs(x0 - 520 * s) < 12 and abs(x1 - 1050 * s) < 12 and abs(y0 - 120 * s) < 12
     assert len(find_regions(load_file(fx.files["collage"]).rgb)) == 3
+
+
+def test_regions_of_files_that_share_keypoints_are_candidates():
+    """regions.voted: each region of a file sharing keypoints with another is verified against the
+    other's whole image, unless the other is a composite too (two collages sharing one photo)."""
+    from types import SimpleNamespace
+
+    from lookalike.search.regions import voted
+
+    e = np.eye(4, dtype=np.float32)
+    owners = {1: [SimpleNamespace(cnn=e[0]), SimpleNamespace(cnn=e[1])], 3: [SimpleNamespace(cnn=e[2])]}
+    wholes = {1: e[3], 2: e[0], 3: e[2]}
+    assert voted(owners, [(1, 2), (1, 3)], wholes) == [(1, 2, 0, 1.0), (1, 2, 1, 0.0)]
+    assert voted(owners, [(2, 3)], wholes) == [(3, 2, 0, 0.0)]

@@ -182,9 +182,20 @@ class CopyMode(HashMode):
             return scored
         return min(scored[0], SAME_FRAME), {**scored[1], "relation": "same-frame"}
 
-    def _query_regions(self, index, q: Query, zoom=None) -> dict:
+    def _voted_regions(self, index, pairs, own: dict | None = None, own_cnn: dict | None = None) -> list:
+        """Region candidates of files that share keypoints (regions.voted). own, own_cnn: the regions
+        and CNN vector of images outside the index (a query)."""
+        from lookalike.search import regions as R
+
+        owners = {**R.region_table(index).regions, **(own or {})}
+        pairs = [p for p in pairs if owners.get(p[0]) or owners.get(p[1])]
+        wholes = index.feature_values(sorted({i for p in pairs for i in p if i >= 0}), "cnn")
+        return [c for c in R.voted(owners, pairs, {**wholes, **(own_cnn or {})}) if c[3] >= self.min_cosine]
+
+    def _query_regions(self, index, q: Query, zoom=None, voted=()) -> dict:
         """Region matches of a query: its own picture regions against indexed images, and its whole
-        image against indexed regions -> {(owner, other): (score, details)}, the query as id -1."""
+        image against indexed regions -> {(owner, other): (score, details)}, the query as id -1.
+        voted: the files the query shares keypoints with."""
         from lookalike.features.local import extract_local
         from lookalike.search import regions as R
         from lookalike.search.photometric import thumb
@@ -192,6 +203,7 @@ class CopyMode(HashMode):
         value = q.features.get("regions")
         own = {-1: value} if value is not None else {}
         cands = R.candidates(index, own, {-1: q.features["cnn"]}, self.min_cosine)
+        cands += self._voted_regions(index, [(-1, o) for o in voted], own, {-1: q.features["cnn"]})
         if not cands:
             return {}
         qloc = q.features.get("local")
@@ -207,6 +219,8 @@ class CopyMode(HashMode):
         own = {f: table.regions[f] for f in fids if f in table.regions}
         cnn = index.feature_values(fids, "cnn")
         cands = R.candidates(index, own, cnn, self.min_cosine)
+        votes = keypoint_index(index)
+        cands += self._voted_regions(index, [(f, o) for f in fids for o in votes.of_file(f)])
         if joined is not None:
             cands = [c for c in cands if not joined.same(c[0], c[1])]
         return R.verify_regions(index, cands, own)
@@ -238,7 +252,7 @@ class CopyMode(HashMode):
             for (a, b), (s, det) in scored.items():
                 if s >= min_score and (b not in hits or s > hits[b][1]):
                     hits[b] = (b, s, "sift", det)
-        for (a, b), (s, det) in self._query_regions(index, q, qzoom).items():
+        for (a, b), (s, det) in self._query_regions(index, q, qzoom, voted).items():
             other = b if a == -1 else a
             if s >= min_score and (other not in hits or s > hits[other][1]):
                 hits[other] = (other, s, "region", det)
@@ -361,7 +375,9 @@ class CopyMode(HashMode):
         from lookalike.search import regions as R
 
         table = R.region_table(index)
-        cands = [c for c in R.candidates(index, table.regions, {}, self.min_cosine) if not joined.same(c[0], c[1])]
+        cands = R.candidates(index, table.regions, {}, self.min_cosine)
+        cands += self._voted_regions(index, keypoint_index(index).candidates())
+        cands = [c for c in cands if not joined.same(c[0], c[1])]
         for (a, b), (s, det) in R.verify_regions(index, cands, table.regions).items():
             key = (min(a, b), max(a, b))
             if s >= threshold and (key not in found or s > found[key][2]):

@@ -74,6 +74,20 @@ def candidates(index, owners: dict[int, list[Region]], sources: dict[int, np.nda
     return out
 
 
+def voted(owners: dict[int, list[Region]], pairs, wholes: dict[int, np.ndarray]) -> list[tuple[int, int, int, float]]:
+    """(key, other, region number, cosine) for each region of either file of a pair that shares
+    keypoints (search/keypoints.py), against the other's whole image: a picture small in its frame
+    whose region's CNN vector ranks its original too low. Not against another composite: two collages
+    that share one photo are no copies of each other. owners: {key: regions}; wholes: {id: CNN}."""
+    out = []
+    for a, b in pairs:
+        for k, o in ((a, b), (b, a)):
+            for n, r in enumerate(owners.get(k) or ()):
+                if o in wholes and not owners.get(o):
+                    out.append((k, o, n, float(np.dot(r.cnn, wholes[o]))))
+    return out
+
+
 def verify_regions(index, cands, owners: dict[int, list[Region]], extra: dict | None = None,
                    ) -> dict[tuple[int, int], tuple[float, dict]]:
     """Copy-scale score of each candidate (owner key, other, region number, cosine), the region
