@@ -40,7 +40,8 @@ def start(workers: int, address: str | None = None) -> bool:
         # the driver's environment reaches the local workers: PYTHONPATH, LOOKALIKE_* settings
         try:
             ray.init(num_cpus=workers, object_store_memory=OBJECT_STORE_BYTES, **kw)
-        except RuntimeError:  # a local Ray's start timed out (busy machine, a killed session's leftovers): once more
+        except Exception:  # a local Ray's start timed out (busy machine, a killed session's leftovers; Ray raises a
+            # bare Exception or a RuntimeError): once more, and a second failure is reported
             ray.shutdown()
             ray.init(num_cpus=workers, object_store_memory=OBJECT_STORE_BYTES, **kw)
     return True
