@@ -125,6 +125,21 @@ def test_keys_cli_create_list_revoke(svc):
     assert r.exit_code == 2 and "no index" in r.output and not (index / "missing").exists()
 
 
+def test_revoke_a_key_whose_prefix_is_all_digits(built, monkeypatch):
+    """A prefix of 8 decimal digits (2 % of keys) is a prefix, not an id."""
+    app = _app(built, "digits")
+    with TestClient(app) as client:
+        st = app.state.store
+        other = K.create(st, "reader")[0]
+        monkeypatch.setattr(K.secrets, "token_hex", lambda n: "12345678")
+        key = K.create(st, "reader")[0]
+        assert key.startswith("lk_12345678_")
+        assert K.revoke(st, "12345678") == 1
+        assert client.get("/v1/info", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+        assert client.get("/v1/info", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+        assert K.revoke(st, "1") == 1  # a short number is an id: the first key
+
+
 def test_rate_limit_per_key(built):
     app = _app(built, "limited", rate_per_s=0.5, rate_burst=3)
     with TestClient(app) as client:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from lookalike.service.store import ServiceStore
 
 ROLES = ("reader", "writer", "admin")  # each role can do everything the ones before it can
+PREFIX_LEN = 8  # hex digits naming a key (ids are shorter: under 10 million keys)
 
 
 @dataclass
@@ -46,7 +47,7 @@ def _hash(key: str) -> str:
 def create(store: ServiceStore, role: str, name: str | None = None) -> tuple[str, Key]:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of: {', '.join(ROLES)}")
-    prefix = secrets.token_hex(4)
+    prefix = secrets.token_hex(PREFIX_LEN // 2)
     key = f"lk_{prefix}_{secrets.token_urlsafe(32)}"
     now = time.time()
     kid = store.change("INSERT INTO api_keys(prefix, hash, role, name, created_at) VALUES (?,?,?,?,?)",
@@ -68,6 +69,7 @@ def verify(store: ServiceStore, key: str) -> Key | None:
 
 
 def revoke(store: ServiceStore, which: str) -> int:
-    """Revoke by id or prefix; returns how many keys were revoked."""
-    col = "id" if which.isdigit() else "prefix"
+    """Revoke by prefix (8 hex digits, which may all be decimal digits) or by id; returns how many keys
+    were revoked."""
+    col = "id" if which.isdigit() and len(which) != PREFIX_LEN else "prefix"
     return store.change(f"UPDATE api_keys SET revoked_at=? WHERE {col}=? AND revoked_at IS NULL", (time.time(), which))
