@@ -97,10 +97,17 @@ class KeypointIndex:
         """Pairs worth verifying -> votes: MIN_VOTES or more, among the TOP_N of either image."""
         return dict(self._candidates)
 
+    @functools.cached_property
+    def _by_file(self) -> dict[int, list[tuple[int, int]]]:
+        out: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for (a, b), v in self._candidates.items():
+            out[a].append((b, v))
+            out[b].append((a, v))
+        return out
+
     def of_file(self, fid: int) -> dict[int, int]:
         """What candidates() pairs an indexed file with -> {other file: votes}, most votes first."""
-        mine = [(b if a == fid else a, v) for (a, b), v in self._candidates.items() if fid in (a, b)]
-        return dict(sorted(mine, key=lambda bv: -bv[1]))
+        return dict(sorted(self._by_file.get(fid, ()), key=lambda bv: -bv[1]))
 
     def query(self, desc: np.ndarray) -> dict[int, int]:
         """Votes of a file outside the index, counted as for indexed pairs: its descriptors' neighbours
