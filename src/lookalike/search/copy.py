@@ -274,17 +274,18 @@ class CopyMode(HashMode):
         cnn = index.feature_values([fid], "cnn").get(fid)
         if cnn is not None:
             sims, ids = index.vectors("cnn").search(np.asarray(cnn, np.float32)[None], self.neighbours)
-            others += [int(i) for s_, i in zip(sims.ravel(), ids.ravel()) if i >= 0 and i != fid and s_ >= self.min_cosine]
+            others += [int(i) for s_, i in zip(sims.ravel(), ids.ravel())
+                       if i >= 0 and i != fid and s_ >= self.min_cosine]
         return hashed, list(dict.fromkeys(i for i in others if i not in hashed))
 
     max_expansion = 500  # copies of copies followed per query at most (pairs()' closure limit)
 
     def _expand(self, index, hits: dict) -> None:
         """Copies of copies, as pairs() joins them: from every confirmed hit, the pairs pairs() would
-        verify for it (its hash matches, the files it shares keypoints with, its CNN neighbours) are verified, and what they
-        confirm joins the query's hits, scored by the weakest link (method "transitive"). So `search`
-        finds every file `dedup` puts in one copy group with it (a copy rotated by 135 degrees that
-        only its 90- and 180-degree siblings match)."""
+        verify for it (its hash matches, the files it shares keypoints with, its CNN neighbours) are
+        verified, and what they confirm joins the query's hits, scored by the weakest link (method
+        "transitive"). So `search` finds every file `dedup` puts in one copy group with it (a copy
+        rotated by 135 degrees that only its 90- and 180-degree siblings match)."""
         joined = _Groups()
         frontier = [h[0] for h in hits.values() if h[1] >= self.threshold]
         for f in frontier:

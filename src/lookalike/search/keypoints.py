@@ -126,7 +126,8 @@ class KeypointIndex:
         flat.add(Q)
         back, _ = _search(flat, self.X, 1)
         votes = defaultdict(int, {b: v for (_, b), v in fwd.items()})
-        for b, v in zip(*np.unique(self.owner[back[:, 0] <= np.minimum(RATIO * self.far, MAX_DISTANCE)], return_counts=True)):
+        beaten = back[:, 0] <= np.minimum(RATIO * self.far, MAX_DISTANCE)
+        for b, v in zip(*np.unique(self.owner[beaten], return_counts=True)):
             votes[int(b)] += int(v)
         return dict(sorted(((b, v) for b, v in votes.items() if v >= MIN_VOTES), key=lambda bv: -bv[1])[:TOP_N + 1])
 

@@ -92,8 +92,9 @@ def verify_regions(index, cands, owners: dict[int, list[Region]], extra: dict | 
                    ) -> dict[tuple[int, int], tuple[float, dict]]:
     """Copy-scale score of each candidate (owner key, other, region number, cosine), the region
     verified against the other's whole image -> {(owner, other): (best score, details)}.
-    extra: {key: zoom.OutsideImage} of images outside the index (a query). A region whose fit shows the other's content enlarged by zoom.ZOOM and falls
-    short is verified again against the other seen closer (a crop in a screenshot: search/zoom.py)."""
+    extra: {key: zoom.OutsideImage} of images outside the index (a query). A region whose fit shows
+    the other's content enlarged by zoom.ZOOM and falls short is verified again against the other
+    seen closer (a crop in a screenshot: search/zoom.py)."""
     from lookalike.search import zoom as Z
     from lookalike.search.batchverify import score_pairs
 
