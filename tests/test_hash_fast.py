@@ -203,3 +203,18 @@ def test_hash_command_hashes_option(tmp_path, capsys):
     assert part == [[r[0], r[3], r[5]] for r in full] and part[0] == ["path", "phash", "pdq"]
     assert run_cli(["--hashes=phash,bogus", *files]) is None
     assert parse_hashes("PHash, ahash") == ("ahash", "phash") and parse_hashes(",") is None
+
+
+def test_decoding_on_threads_gives_the_rows_of_one_thread(tmp_path):
+    """A small batch decodes on a thread per core: the same rows in the same order as one thread,
+    a bad file in the middle reported in its place."""
+    from lookalike.hashing import _hash_chunk
+
+    paths = []
+    for i in range(9):
+        p = tmp_path / f"{i}.jpg"
+        p.write_bytes(_jpeg(_photo(640 + 16 * i, 480, seed=i)) if i != 4 else b"not an image")
+        paths.append(str(p))
+    one, three = _hash_chunk(paths), _hash_chunk(paths, threads=3)
+    assert one == three and [r["path"] for r in three] == paths
+    assert "reason" in three[4] and sum("reason" in r for r in three) == 1
