@@ -46,27 +46,41 @@ def agreement(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a: tuple[int, 
     warped = cv2.warpPerspective(ta.astype(np.float32), Ht, (wb, hb), flags=cv2.INTER_LINEAR)
     valid = cv2.warpPerspective(np.ones_like(ta, np.float32), Ht, (wb, hb), flags=cv2.INTER_NEAREST) > 0.5
     b = tb.astype(np.float32)
-    shifts = [(dy, dx) for dy in range(-slack, slack + 1) for dx in range(-slack, slack + 1) if dy or dx]
-    moved = [(np.roll(warped, d, (0, 1)), np.roll(valid, d, (0, 1)) & valid) for d in shifts]
-    good = total = 0
     ys = np.linspace(0, hb, grid + 1).astype(int)
     xs = np.linspace(0, wb, grid + 1).astype(int)
-    for y0, y1 in zip(ys[:-1], ys[1:]):
-        for x0, x1 in zip(xs[:-1], xs[1:]):
-            m = valid[y0:y1, x0:x1]
-            if m.mean() < 0.6:
-                continue
-            p, q = warped[y0:y1, x0:x1][m], b[y0:y1, x0:x1][m]
-            if p.std() < 4 or q.std() < 4:  # flat blocks say nothing
-                continue
-            total += 1
-            good += _correlated(p, q) or any(
-                _correlated(w[y0:y1, x0:x1][v[y0:y1, x0:x1]], b[y0:y1, x0:x1][v[y0:y1, x0:x1]]) for w, v in moved)
-    return good / total if total else 0.0
+    n, var_w, var_b, corr = _block_moments(warped, b, valid, ys, xs)
+    # blocks mostly inside the overlap and textured on both sides (flat blocks say nothing)
+    seen = (n >= 0.6 * np.outer(np.diff(ys), np.diff(xs))) & (var_w >= 16) & (var_b >= 16)
+    good = (n > 2) & (corr > 0.5)
+    for dy in range(-slack, slack + 1):
+        for dx in range(-slack, slack + 1):
+            if dy or dx:
+                moved = np.roll(valid, (dy, dx), (0, 1)) & valid
+                n, var_w, var_b, corr = _block_moments(np.roll(warped, (dy, dx), (0, 1)), b, moved, ys, xs)
+                good |= (n > 2) & (var_w > 1e-6) & (var_b > 1e-6) & (corr > 0.5)
+    total = int(seen.sum())
+    return int((seen & good).sum()) / total if total else 0.0
 
 
-def _correlated(p: np.ndarray, q: np.ndarray) -> bool:
-    return len(p) > 2 and p.std() > 0 and q.std() > 0 and float(np.corrcoef(p, q)[0, 1]) > 0.5
+def _block_sums(x: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Sums of x over the grid's blocks (rows ys, columns xs), all at once from an integral image."""
+    ii = cv2.integral(np.ascontiguousarray(x, np.float64))
+    return ii[ys[1:]][:, xs[1:]] - ii[ys[:-1]][:, xs[1:]] - ii[ys[1:]][:, xs[:-1]] + ii[ys[:-1]][:, xs[:-1]]
+
+
+def _block_moments(w: np.ndarray, b: np.ndarray, mask: np.ndarray, ys, xs):
+    """Per block, over the pixels where mask: their count, the variances of w and b and their
+    correlation (NaN where a side is flat)."""
+    m = mask.astype(np.float64)
+    w, b = w * m, b * m
+    n = _block_sums(m, ys, xs)
+    k = np.maximum(n, 1)
+    mw, mb = _block_sums(w, ys, xs) / k, _block_sums(b, ys, xs) / k
+    var_w = np.maximum(_block_sums(w * w, ys, xs) / k - mw * mw, 0)
+    var_b = np.maximum(_block_sums(b * b, ys, xs) / k - mb * mb, 0)
+    cov = _block_sums(w * b, ys, xs) / k - mw * mb
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return n, var_w, var_b, cov / np.sqrt(var_w * var_b)
 
 
 def _prefiltered(t: np.ndarray, Ht: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,9 +145,8 @@ def changed_region(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a, size_b
     ys = np.linspace(0, b.shape[0], grid + 1).astype(int)
     xs = np.linspace(0, b.shape[1], grid + 1).astype(int)
 
-    def block_sums(x):  # sums over the grid's blocks from an integral image, all blocks at once
-        ii = cv2.integral(np.ascontiguousarray(x, np.float64))
-        return ii[ys[1:]][:, xs[1:]] - ii[ys[:-1]][:, xs[1:]] - ii[ys[1:]][:, xs[:-1]] + ii[ys[:-1]][:, xs[:-1]]
+    def block_sums(x):
+        return _block_sums(x, ys, xs)
 
     n = block_sums(m)
     area = np.outer(np.diff(ys), np.diff(xs))
