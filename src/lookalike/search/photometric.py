@@ -112,6 +112,16 @@ def _aligned(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a, size_b) -> t
     return warped, valid
 
 
+def _gain_offset(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares y ~ gain * x + offset (np.polyfit's line, in closed form: a tenth of its time)."""
+    x, y = x.astype(np.float64), y.astype(np.float64)
+    xm, ym = x.mean(), y.mean()
+    dx = x - xm
+    var = float(dx @ dx)
+    gain = float(dx @ (y - ym)) / var if var > 0 else 0.0
+    return gain, ym - gain * xm
+
+
 def _onto_coarser(ta, tb, H, size_a, size_b):
     """The pair's arguments ordered so that a is warped onto the side that shows the overlap at the
     coarser resolution (a 2x crop compared on its own grid disagrees wherever the original's
@@ -139,7 +149,7 @@ def changed_region(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a, size_b
     b = tb.astype(np.float32)
     if valid.sum() < 64:
         return 0.0
-    gain, offset = np.polyfit(warped[valid], b[valid], 1)
+    gain, offset = _gain_offset(warped[valid], b[valid])
     m = valid.astype(np.float64)
     p, q = (warped * gain + offset) * m, b * m
     ys = np.linspace(0, b.shape[0], grid + 1).astype(int)
@@ -206,7 +216,7 @@ def graphic_change(ca: np.ndarray, cb: np.ndarray, H: np.ndarray, size_a, size_b
     gb = cv2.cvtColor(cb, cv2.COLOR_RGB2GRAY).astype(np.float32)
     if valid.sum() < 64:
         return 1.0
-    gain, offset = np.polyfit(gw[valid], gb[valid], 1)
+    gain, offset = _gain_offset(gw[valid], gb[valid])
     changed = ((np.abs(gw * gain + offset - gb) > 30) & valid).astype(np.uint8)
     changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
     return max(max(_flat(side, changed) * 6 / 7, _two_colours(side[changed]) * 5 / 4) for side in (warped, cb))
