@@ -28,6 +28,7 @@ MIN_AGREEMENT = 0.8  # share of aligned thumbnail blocks that must correlate (se
 MOMENT_PATCH = 0.03  # a disagreeing patch this large (share of blocks) may be another moment ...
 MAX_GRAPHIC = 0.6  # ... unless what changed is graphic (a logo, a caption): see photometric.graphic_change
 SAME_SCENE = 0.7  # copy-scale score of "same fixed camera, another moment": alike, not a copy
+UNCONFIRMED = 0.75  # copy-scale score of a weak link that its triangle contradicts (CopyMode._chained)
 SAME_FRAME = 0.6  # copy-scale score of two composite frames whose pictures differ (regions.pictures_differ)
 FIXED_FRAMING = 1.75  # ... which keeps the framing: scale of the fit within 1/1.75-1.75 (one background composited
 # at another zoom: up to 1.69; crops of crops: 1.9+, and their changed pixels are few: see graphic_change)
@@ -78,6 +79,22 @@ def copy_score(v, thumb_a, thumb_b, local_a, local_b, colours=None, slack: int =
                     s = min(s, SAME_SCENE)
                     det["relation"] = "same-scene"
     return s, det
+
+
+def _larger_side(method: str, det: dict) -> int | None:
+    """Which side of a pair (a, b) that whole-image SIFT verified shows the other's content as a part of a
+    larger frame: 0, 1, or None (about the same framing, or not known: hash and region links)."""
+    if method != "sift":
+        return None
+    if "larger" in det:  # scored again seen closer (_zoom_again)
+        return det["larger"]
+    s = det.get("scale")
+    if not s:
+        return None
+    return 1 if s <= 1 / PART_SCALE else 0 if s >= PART_SCALE else None
+
+
+PART_SCALE = 1.25  # a fit that shrinks one side's frame by this much shows it as a part of the other
 
 
 def _query_zoom(q: Query):
@@ -169,6 +186,7 @@ class CopyMode(HashMode):
             if big not in zooms or (joined and joined.same(*pair)):
                 continue
             scored = Z.rescore(local[small], thumbs.get(small), zooms[big])
+            scored = (scored[0], {**scored[1], "larger": pair.index(big)})
             if scored[0] > out[pair][0]:
                 out[pair] = self._frames(index, *pair, scored)
                 if joined and out[pair][0] >= self.threshold:
@@ -316,6 +334,20 @@ class CopyMode(HashMode):
                 if c not in hits or link > hits[c][1]:
                     hits[c] = (c, link, "transitive", {"via": int(f), **det})
 
+    def _verify_any(self, index, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], tuple[float, dict]]:
+        """Each pair verified as whole images and, where either has picture regions, region against
+        whole image (a screenshot's picture against its original): the better score counts."""
+        from lookalike.search import regions as R
+
+        scored, _ = self._verify(index, pairs)
+        owners = R.region_table(index).regions
+        cands = [(o, x, n, 1.0) for a, b in pairs for o, x in ((a, b), (b, a)) for n in range(len(owners.get(o, ())))]
+        for (o, x), sd in R.verify_regions(index, cands, owners).items():
+            key = (o, x) if (o, x) in scored or (o, x) in set(pairs) else (x, o)
+            if sd[0] > scored.get(key, (-1.0,))[0]:
+                scored[key] = sd
+        return scored
+
     def _candidates(self, index, joined: "_Groups") -> dict[tuple[int, int], tuple[int, float]]:
         """Pairs worth verifying, unless already joined in one copy group -> (keypoint votes, cosine):
         files that share keypoints, and CNN neighbours (0 votes)."""
@@ -387,4 +419,47 @@ class CopyMode(HashMode):
         # copies of copies only through confident links: a low threshold adds weaker direct pairs,
         # never chains of them (one weak false link would join two whole groups)
         linked = max(threshold, self.threshold)
-        return _best_per_pair(direct + transitive_pairs([h for h in direct if h[2] >= linked]))
+        chain, doubtful = self._chained(index, [h for h in direct if h[2] >= linked])
+        direct = [h for h in direct if h[:2] not in doubtful] + [
+            (a, b, min(s, UNCONFIRMED), m, {**det, "relation": "unconfirmed"}) for a, b, s, m, det in doubtful.values()]
+        return _best_per_pair([h for h in direct if h[2] >= threshold] + transitive_pairs(chain))
+
+    strong_link = 0.9  # links below this join two groups only if a triangle confirms them (_chained)
+
+    def _chained(self, index, links: list) -> tuple[list, dict]:
+        """The links that copies of copies follow, and {pair: link} of those its triangle contradicts.
+        A link below strong_link that would join two groups must be confirmed by a triangle: one side
+        verifies as a copy of one of the other side's closest partners (up to 3 each way). A crop of a
+        facade that fits another photo of that facade (0.82-0.85), two screenshots of one layout alike
+        by their hashes, two collages on one patterned background: each matched one file of a group and
+        none of its copies. Unconfirmed, such a link joins nothing and is scored UNCONFIRMED."""
+        strong = [h for h in links if h[2] >= self.strong_link]
+        groups = _Groups()
+        for h in strong:
+            groups.join(h[0], h[1])
+        partners: dict[int, list] = {}
+        for a, b, s_, *_ in strong:
+            partners.setdefault(a, []).append((s_, b))
+            partners.setdefault(b, []).append((s_, a))
+        best = {i: [j for _, j in sorted(ps, reverse=True)[:3]] for i, ps in partners.items()}
+        weak = sorted((h for h in links if h[2] < self.strong_link), key=lambda h: -h[2])
+        checks = {}
+        for a, b, _, method, det in weak:
+            if not groups.same(a, b):
+                # a part of a copy is a copy: only the side that shows more than the other must verify
+                # against the other's partners (a crop of a crop joins its original's group freely)
+                larger = _larger_side(method, det)
+                if larger is None and not (best.get(a) and best.get(b)):
+                    continue  # alike framings: one file joins a group, no two groups merge
+                checks[(a, b)] = ([(p, b) for p in best.get(a, []) if p != b] if larger != 0 else []) + (
+                    [(a, p) for p in best.get(b, []) if p != a] if larger != 1 else [])
+        scored = self._verify_any(index, sorted({c for cs in checks.values() for c in cs}))
+        out, doubtful = strong, {}
+        for h in weak:
+            tri = checks.get(h[:2], [])
+            if groups.same(h[0], h[1]) or not tri or any(scored.get(c, (0.0,))[0] >= self.threshold for c in tri):
+                groups.join(h[0], h[1])
+                out.append(h)
+            else:
+                doubtful[h[:2]] = h
+        return out, doubtful
