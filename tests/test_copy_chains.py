@@ -22,7 +22,8 @@ def facade(data_dir, tmp_path_factory):
     photo.save(tmp / "photo.jpg", quality=92)
     photo.resize((540, 810), Image.LANCZOS).save(tmp / "smaller.jpg", quality=75)
     photo.crop((270, 318, 555, 745)).save(tmp / "crop.jpg", quality=85)  # a 42 % crop: the facade, 2.4x
-    other = data_dir / "background" / "images" / "landmark_sacre_coeur" / "landmark_sacre_coeur__01_full_p3m_71bcce3a.jpg"
+    other = (data_dir / "background" / "images" / "landmark_sacre_coeur"  # built on another photo of the facade
+             / "landmark_sacre_coeur__01_full_p3m_71bcce3a.jpg")
     files = {n: str(tmp / f"{n}.jpg") for n in ("photo", "smaller", "crop")} | {"other_photo": str(other)}
     return CopyFixture(files, tmp / "idx")
 

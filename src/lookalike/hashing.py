@@ -54,8 +54,8 @@ def _luma(path: str) -> np.ndarray | str:
 
 def _decode(paths: list[str], threads: int) -> list:
     """`_luma` of every path, in order, on this thread and threads - 1 others: the decoders release
-    the GIL, so 2 threads halve the wall time for 3 % more CPU (plain threads: concurrent.futures
-    would import logging, a hundredth of a small batch's time)."""
+    the GIL, so 2 threads take two thirds of the wall time for the same CPU (plain threads:
+    concurrent.futures would import logging, a hundredth of a small batch's time)."""
     lumas: list = [None] * len(paths)
     todo = iter(range(len(paths)))  # shared: each next() is atomic under the GIL
 

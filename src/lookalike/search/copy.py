@@ -342,8 +342,9 @@ class CopyMode(HashMode):
         scored, _ = self._verify(index, pairs)
         owners = R.region_table(index).regions
         cands = [(o, x, n, 1.0) for a, b in pairs for o, x in ((a, b), (b, a)) for n in range(len(owners.get(o, ())))]
+        asked = set(pairs)
         for (o, x), sd in R.verify_regions(index, cands, owners).items():
-            key = (o, x) if (o, x) in scored or (o, x) in set(pairs) else (x, o)
+            key = (o, x) if (o, x) in asked else (x, o)
             if sd[0] > scored.get(key, (-1.0,))[0]:
                 scored[key] = sd
         return scored
@@ -454,7 +455,7 @@ class CopyMode(HashMode):
                 checks[(a, b)] = ([(p, b) for p in best.get(a, []) if p != b] if larger != 0 else []) + (
                     [(a, p) for p in best.get(b, []) if p != a] if larger != 1 else [])
         scored = self._verify_any(index, sorted({c for cs in checks.values() for c in cs}))
-        out, doubtful = strong, {}
+        out, doubtful = list(strong), {}
         for h in weak:
             tri = checks.get(h[:2], [])
             if groups.same(h[0], h[1]) or not tri or any(scored.get(c, (0.0,))[0] >= self.threshold for c in tri):
