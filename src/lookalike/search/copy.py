@@ -341,9 +341,8 @@ class CopyMode(HashMode):
 
         scored, _ = self._verify(index, pairs)
         owners = R.region_table(index).regions
-        cands = [(o, x, n, 1.0) for a, b in pairs for o, x in ((a, b), (b, a)) for n in range(len(owners.get(o, ())))]
         asked = set(pairs)
-        for (o, x), sd in R.verify_regions(index, cands, owners).items():
+        for (o, x), sd in R.verify_regions(index, R.each_way(owners, pairs), owners).items():
             key = (o, x) if (o, x) in asked else (x, o)
             if sd[0] > scored.get(key, (-1.0,))[0]:
                 scored[key] = sd

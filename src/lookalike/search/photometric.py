@@ -48,16 +48,16 @@ def agreement(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a: tuple[int, 
     b = tb.astype(np.float32)
     ys = np.linspace(0, hb, grid + 1).astype(int)
     xs = np.linspace(0, wb, grid + 1).astype(int)
-    n, var_w, var_b, corr = _block_moments(warped, b, valid, ys, xs)
+    n, var_w, var_b, cov = _block_moments(warped, b, valid, ys, xs)
     # blocks mostly inside the overlap and textured on both sides (flat blocks say nothing)
     seen = (n >= 0.6 * np.outer(np.diff(ys), np.diff(xs))) & (var_w >= 16) & (var_b >= 16)
-    good = (n > 2) & (corr > 0.5)
+    good = (n > 2) & (_correlation(cov, var_w, var_b) > 0.5)
     for dy in range(-slack, slack + 1):
         for dx in range(-slack, slack + 1):
             if dy or dx:
                 moved = np.roll(valid, (dy, dx), (0, 1)) & valid
-                n, var_w, var_b, corr = _block_moments(np.roll(warped, (dy, dx), (0, 1)), b, moved, ys, xs)
-                good |= (n > 2) & (var_w > 1e-6) & (var_b > 1e-6) & (corr > 0.5)
+                n, var_w, var_b, cov = _block_moments(np.roll(warped, (dy, dx), (0, 1)), b, moved, ys, xs)
+                good |= (n > 2) & (var_w > 1e-6) & (var_b > 1e-6) & (_correlation(cov, var_w, var_b) > 0.5)
     total = int(seen.sum())
     return int((seen & good).sum()) / total if total else 0.0
 
@@ -69,8 +69,7 @@ def _block_sums(x: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
 
 
 def _block_moments(w: np.ndarray, b: np.ndarray, mask: np.ndarray, ys, xs):
-    """Per block, over the pixels where mask: their count, the variances of w and b and their
-    correlation (NaN where a side is flat)."""
+    """Per block, over the pixels where mask: their count, the variances of w and b and their covariance."""
     m = mask.astype(np.float64)
     w, b = w * m, b * m
     n = _block_sums(m, ys, xs)
@@ -78,9 +77,13 @@ def _block_moments(w: np.ndarray, b: np.ndarray, mask: np.ndarray, ys, xs):
     mw, mb = _block_sums(w, ys, xs) / k, _block_sums(b, ys, xs) / k
     var_w = np.maximum(_block_sums(w * w, ys, xs) / k - mw * mw, 0)
     var_b = np.maximum(_block_sums(b * b, ys, xs) / k - mb * mb, 0)
-    cov = _block_sums(w * b, ys, xs) / k - mw * mb
+    return n, var_w, var_b, _block_sums(w * b, ys, xs) / k - mw * mb
+
+
+def _correlation(cov: np.ndarray, var_w: np.ndarray, var_b: np.ndarray) -> np.ndarray:
+    """Per-block correlation from _block_moments (NaN where a side is flat)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return n, var_w, var_b, cov / np.sqrt(var_w * var_b)
+        return cov / np.sqrt(var_w * var_b)
 
 
 def _prefiltered(t: np.ndarray, Ht: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,18 +158,9 @@ def changed_region(ta: np.ndarray, tb: np.ndarray, H: np.ndarray, size_a, size_b
     ys = np.linspace(0, b.shape[0], grid + 1).astype(int)
     xs = np.linspace(0, b.shape[1], grid + 1).astype(int)
 
-    def block_sums(x):
-        return _block_sums(x, ys, xs)
-
-    n = block_sums(m)
-    area = np.outer(np.diff(ys), np.diff(xs))
-    seen = n >= 0.6 * area
-    k = np.maximum(n, 1)
-    mp, mq = block_sums(p) / k, block_sums(q) / k
-    vp = np.maximum(block_sums(p * p) / k - mp ** 2, 0)
-    vq = np.maximum(block_sums(q * q) / k - mq ** 2, 0)
-    cov = block_sums(p * q) / k - mp * mq
-    diff = block_sums(np.abs(p - q)) / k
+    n, vp, vq, cov = _block_moments(p, q, valid, ys, xs)
+    seen = n >= 0.6 * np.outer(np.diff(ys), np.diff(xs))
+    diff = _block_sums(np.abs(p - q), ys, xs) / np.maximum(n, 1)
     flat = (vp < 16) & (vq < 16)
     corr = cov / np.sqrt(np.maximum(vp * vq, 1e-9))
     bad = seen & np.where(flat, diff > 20, (corr < 0.5) & (diff > 10))

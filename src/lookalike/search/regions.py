@@ -148,5 +148,11 @@ def pictures_differ(index, a: int, b: int, threshold: float) -> bool:
     table = region_table(index)
     if not table.regions.get(a) or not table.regions.get(b):
         return False
-    cands = [(o, x, n, 1.0) for o, x in ((a, b), (b, a)) for n in range(len(table.regions[o]))]
+    cands = each_way(table.regions, [(a, b)])
     return max((s for s, _ in verify_regions(index, cands, table.regions).values()), default=0.0) < threshold
+
+
+def each_way(owners: dict[int, list[Region]], pairs) -> list[tuple[int, int, int, float]]:
+    """Candidates (key, other, region number, 1.0) of every region of either file of each pair against
+    the other's whole image."""
+    return [(o, x, n, 1.0) for a, b in pairs for o, x in ((a, b), (b, a)) for n in range(len(owners.get(o) or ()))]
