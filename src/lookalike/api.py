@@ -181,7 +181,7 @@ class Index:
         return out
 
     def make_query(self, key: str, data: bytes, features: Sequence[str]) -> Query:
-        img = decode_bytes(data)
+        img = decode_bytes(data, keep_source=True)
         return Query(key, img.sha256, img.pixel_digest, self.compute(img, features), img.rgb,
                      (img.width, img.height))
 

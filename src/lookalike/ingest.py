@@ -118,7 +118,7 @@ def extract_chunk(task: tuple[list[tuple[str, bytes | None]], list[str]]) -> lis
         row = {"path": key, "status": "error"}
         try:
             raw = data if data is not None else read_bytes(key)
-            img = decode_bytes(raw)
+            img = decode_bytes(raw, keep_source=True)
             row.update(status="ok", reason=None, sha256=img.sha256, pixel_digest=img.pixel_digest,
                        width=img.width, height=img.height, format=img.format)
             decoded.append((len(out), img))

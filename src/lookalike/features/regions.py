@@ -14,7 +14,9 @@ nothing more).
 
 from __future__ import annotations
 
+import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -25,7 +27,7 @@ from lookalike.features.local import LocalFeatures, extract_local
 from lookalike.features.registry import Extractor, register
 from lookalike.imageio import Decoded
 
-VERSION = "regions256/v3"  # bump when find_regions changes: stored regions are recomputed
+VERSION = "regions256/v4"  # bump when find_regions changes: stored regions are recomputed
 
 SIDE = 256  # long side the regions are found at
 RING = 0.04  # width of the outer ring, as a share of each side
@@ -37,6 +39,10 @@ MIN_AREA, MAX_AREA = 0.02, 0.7  # a region's box, as a share of the frame
 MIN_FILL = 0.8  # share of a region's box that is foreground
 MIN_EDGE = 0.6  # ... and of each edge of the box (see _straight_edges)
 MAX_REGIONS = 4
+TRIM, MAX_TRIM = 0.5, 0.03  # outer rows (columns) of a part's box less foreground than this, up to this share
+# of its side, are not the picture's: a stray stroke touching it; more is a shape, no picture (a person)
+FINE_SIDE = 320  # a region smaller than this (long side, working pixels) is described from a finer decoding
+MAX_FINER = 3072  # ... of at most this long side
 
 
 def _ring(img: np.ndarray) -> np.ndarray:
@@ -86,6 +92,20 @@ def _straight_edges(part: np.ndarray) -> float:
     return float(sorted([part[:2].mean(), part[-2:].mean(), part[:, :2].mean(), part[:, -2:].mean()])[2])
 
 
+def _trimmed(part: np.ndarray) -> tuple[int, int, int, int]:
+    """The part's box (x0, y0, x1, y1, in its own pixels) without the few outer rows and columns that
+    are mostly background: a stray stroke of text or a JPEG speck touching a pasted picture widens its
+    bounding box by a few pixels whose edges the picture does not fill."""
+    def span(filled: np.ndarray) -> tuple[int, int]:
+        n, k = len(filled), int(len(filled) * MAX_TRIM)
+        start = next((i for i in range(k) if filled[i]), k)
+        end = next((n - i for i in range(k) if filled[n - 1 - i]), n - k)
+        return start, end
+
+    (x0, x1), (y0, y1) = span(part.mean(0) >= TRIM), span(part.mean(1) >= TRIM)
+    return x0, y0, x1, y1
+
+
 def _explained(px: np.ndarray, colours: np.ndarray) -> float:
     return float((_mixture_distance(px, colours) < MIX_DISTANCE).mean()) if len(colours) else 0.0
 
@@ -124,11 +144,15 @@ def find_regions(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     boxes = []
     for i in range(1, n):
-        x, y, bw, bh, area = stats[i]
-        box_share = bw * bh / float(sh * sw)
-        if MIN_AREA <= box_share <= MAX_AREA and area >= MIN_FILL * bw * bh and min(bw, bh) >= 8 \
-                and _straight_edges(labels[y:y + bh, x:x + bw] == i) >= MIN_EDGE:
-            boxes.append((box_share, (x, y, x + bw, y + bh)))
+        x, y, bw, bh, _ = stats[i]
+        if bw * bh < MIN_AREA * sh * sw:
+            continue
+        x0, y0, x1, y1 = _trimmed(labels[y:y + bh, x:x + bw] == i)
+        part = labels[y + y0:y + y1, x + x0:x + x1] == i
+        box_share = part.size / float(sh * sw)
+        if MIN_AREA <= box_share <= MAX_AREA and part.mean() >= MIN_FILL and min(part.shape) >= 8 \
+                and _straight_edges(part) >= MIN_EDGE:
+            boxes.append((box_share, (x + x0, y + y0, x + x1, y + y1)))
     boxes.sort(key=lambda b: -b[0])
     inv = 1.0 / s if s < 1 else 1.0
     return [(max(0, int(x0 * inv)), max(0, int(y0 * inv)), min(w, int(round(x1 * inv))), min(h, int(round(y1 * inv))))
@@ -141,19 +165,28 @@ class Region:
 
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the working image's pixels
     cnn: np.ndarray  # CNN descriptor of the region alone (the `cnn` feature's space)
-    local: LocalFeatures  # SIFT of the region alone, in the region's own pixels
+    local: LocalFeatures  # SIFT of the region alone, in its crop's pixels (of a finer decoding if small)
     thumb: np.ndarray  # 128 px grey thumbnail of the region (photometric.thumb)
 
 
 _MAGIC = b"LRG1"
 
 
-def describe(rgb: np.ndarray, net) -> list[Region]:
-    """The regions of one working image with their descriptors (net: the `cnn` feature's network)."""
+def describe(rgb: np.ndarray, net, finer: Callable[[int], np.ndarray] | None = None) -> list[Region]:
+    """The regions of one working image with their descriptors (net: the `cnn` feature's network).
+    finer(side): the image decoded again at up to that long side (Decoded.finer); a picture shown
+    small in a large screenshot is then described from its own pixels, not the working image's."""
     from lookalike.search.photometric import thumb
 
     boxes = find_regions(rgb)
-    crops = [np.ascontiguousarray(rgb[y0:y1, x0:x1]) for x0, y0, x1, y1 in boxes]
+    source = rgb
+    if boxes and finer is not None:
+        smallest = min(max(x1 - x0, y1 - y0) for x0, y0, x1, y1 in boxes)
+        if smallest < FINE_SIDE:
+            source = finer(min(MAX_FINER, math.ceil(max(rgb.shape[:2]) * FINE_SIDE / smallest)))
+    fy, fx = source.shape[0] / rgb.shape[0], source.shape[1] / rgb.shape[1]
+    crops = [np.ascontiguousarray(source[round(y0 * fy):round(y1 * fy), round(x0 * fx):round(x1 * fx)])
+             for x0, y0, x1, y1 in boxes]
     vecs = net.embed(crops) if crops else []
     return [Region(b, v, extract_local(c), thumb(c)) for b, v, c in zip(boxes, vecs, crops)]
 
@@ -201,7 +234,7 @@ class Regions(Extractor):
         self.version = f"{VERSION}/{self.net.name}/v{self.net.version}"
 
     def compute(self, img: Decoded) -> bytes:
-        return to_bytes(describe(img.rgb, self.net))
+        return to_bytes(describe(img.rgb, self.net, img.finer))
 
     def decode(self, blob: bytes):
         return from_bytes(blob)

@@ -13,7 +13,7 @@ import io
 import math
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +69,18 @@ class Decoded:
     format: str
     sha256: str  # of the file bytes
     pixel_digest: str  # of the decoded working pixels
+    source: bytes | None = field(default=None, repr=False, compare=False)  # the file's bytes: see finer()
+
+    def finer(self, side: int) -> np.ndarray:
+        """The image at up to `side` px on its long side, decoded again from the file when the working
+        image is smaller than both (a picture shown small in a large screenshot needs its own pixels);
+        the working image otherwise."""
+        if self.source is None or max(self.rgb.shape[:2]) >= min(side, max(self.width, self.height)):
+            return self.rgb
+        try:
+            return decode_bytes(self.source, work_side=side).rgb
+        except BadInput:  # decoded once at the working size: cannot happen, but never worth a failure
+            return self.rgb
 
     @property
     def gray(self) -> np.ndarray:
@@ -80,7 +92,9 @@ def load_file(path: str | Path, work_side: int = config.WORK_SIDE) -> Decoded:
     return decode_bytes(read_bytes(path), work_side=work_side)
 
 
-def decode_bytes(data: bytes, work_side: int = config.WORK_SIDE, max_pixels: int = config.MAX_PIXELS) -> Decoded:
+def decode_bytes(data: bytes, work_side: int = config.WORK_SIDE, max_pixels: int = config.MAX_PIXELS,
+                 keep_source: bool = False) -> Decoded:
+    """keep_source: the result holds the bytes, for Decoded.finer (features of a small part need it)."""
     with _decode_errors() as seen:
         im, fmt, w, h = _open(data, max_pixels, seen)
         orientation = _exif_orientation(im)
@@ -97,7 +111,8 @@ def decode_bytes(data: bytes, work_side: int = config.WORK_SIDE, max_pixels: int
     ow, oh = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
     rgb = _fit(rgb, work_side)
     rgb = np.ascontiguousarray(rgb)
-    return Decoded(rgb, ow, oh, fmt, hashlib.sha256(data).hexdigest(), _digest(rgb))
+    return Decoded(rgb, ow, oh, fmt, hashlib.sha256(data).hexdigest(), _digest(rgb),
+                   data if keep_source else None)
 
 
 def _fast_jpeg(data: bytes, im: Image.Image, work_side: int) -> np.ndarray | None:

@@ -59,16 +59,16 @@ def from_bytes(b: bytes) -> Zoomed:
     return Zoomed(L.from_bytes(b[4:4 + n]), P.from_bytes(b[4 + n:]))
 
 
-def larger_side(det: dict) -> int | None:
+def larger_side(det: dict, zoom: float = ZOOM) -> int | None:
     """Which side of a scored pair (a, b) holds the other's content as a small part, so must be seen
-    closer: 0 (a), 1 (b), or None when the fit does not zoom by ZOOM (or there is none). The fit maps
-    a onto b in unit coordinates: scale >= ZOOM means b shows a part of a, enlarged."""
+    closer: 0 (a), 1 (b), or None when the fit does not zoom by `zoom` (or there is none). The fit maps
+    a onto b in unit coordinates: scale >= zoom means b shows a part of a, enlarged."""
     s = det.get("scale")
     if not s or det.get("verification", 0.0) < MIN_EVIDENCE or not 1 / MAX_ZOOM <= s <= MAX_ZOOM:
         return None
-    if s >= ZOOM:
+    if s >= zoom:
         return 0
-    if s <= 1 / ZOOM:
+    if s <= 1 / zoom:
         return 1
     return None
 
