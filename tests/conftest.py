@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from lookalike import Index
 from lookalike.eval import datasets, metrics
@@ -120,6 +120,29 @@ def index_demo_photos(root: Path, names, index_name: str) -> Path:
     with Index.open(root / index_name) as idx:
         idx.add([photos], workers=1)
     return root / index_name
+
+
+SCREEN_WORDS = "shared photo view travel today the best place morning city trip new post".split()
+
+
+def desktop_screenshot(photo: Image.Image, rng, *, crop: float = 0.4, size=(1600, 900), panel: int = 260,
+                       lines: int = 34, captions: bool = True, at=(520, 120), width: int = 530) -> Image.Image:
+    """A crop (`crop` of each side, placed by rng) of the photo, shown `width` px wide at `at` in a desktop
+    screenshot of `size`: a title bar, a side panel of text lines, and with `captions` text under it."""
+    w, h = photo.size
+    cw, ch = int(w * crop), int(h * crop)
+    x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+    part = photo.crop((x, y, x + cw, y + ch))
+    canvas = Image.new("RGB", size, (245, 245, 245))
+    d = ImageDraw.Draw(canvas)
+    d.rectangle((0, 0, size[0], 40), fill=(215, 218, 224))
+    d.rectangle((0, 40, panel, size[1]), fill=(235, 236, 240))
+    for i in range(lines):
+        d.text((20, 60 + 24 * i), " ".join(rng.choice(SCREEN_WORDS) for _ in range(5)), fill=(40, 40, 40))
+        if captions:
+            d.text((300, 700 + 22 * (i % 8)), " ".join(rng.choice(SCREEN_WORDS) for _ in range(9)), fill=(40, 40, 40))
+    canvas.paste(part.resize((width, int(part.height * width / part.width)), Image.LANCZOS), at)
+    return canvas
 
 
 class CopyFixture:

@@ -8,30 +8,9 @@ import random
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from conftest import CopyFixture
-
-WORDS = "shared photo view travel today the best place morning city trip new post".split()
-
-
-def _desktop_screenshot(photo: Image.Image, rng: random.Random) -> Image.Image:
-    """A 40 % crop of the photo, shown at a third of a 1600 x 900 desktop's width among UI text."""
-    w, h = photo.size
-    cw, ch = int(w * 0.4), int(h * 0.4)
-    x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
-    part = photo.crop((x, y, x + cw, y + ch))
-    canvas = Image.new("RGB", (1600, 900), (245, 245, 245))
-    d = ImageDraw.Draw(canvas)
-    d.rectangle((0, 0, 1600, 40), fill=(215, 218, 224))
-    d.rectangle((0, 40, 260, 900), fill=(235, 236, 240))
-    for i in range(34):
-        d.text((20, 60 + 24 * i), " ".join(rng.choice(WORDS) for _ in range(5)), fill=(40, 40, 40))
-        d.text((300, 700 + 22 * (i % 8)), " ".join(rng.choice(WORDS) for _ in range(9)), fill=(40, 40, 40))
-    pw = 530
-    canvas.paste(part.resize((pw, int(part.height * pw / part.width)), Image.LANCZOS), (520, 120))
-    return canvas
-
+from conftest import CopyFixture, desktop_screenshot
 
 def _collage(photos: list[Image.Image]) -> Image.Image:
     """Three photos on a checked background."""
@@ -54,7 +33,7 @@ def fixture_dedup(data_dir, tmp_path_factory):
     shot_src, collage_src = str(retrieval[5]), str(retrieval[10])
     faces = sorted((data_dir / "faces_large").rglob("*.jpg"))[:2]
     load = lambda p: Image.open(p).convert("RGB")  # noqa: E731
-    _desktop_screenshot(load(shot_src), rng).save(tmp / "screenshot.jpg", quality=85)
+    desktop_screenshot(load(shot_src), rng).save(tmp / "screenshot.jpg", quality=85)
     _collage([load(faces[0]), load(collage_src), load(faces[1])]).save(tmp / "collage.jpg", quality=85)
     balcony = data_dir / "background" / "images" / "bm_balcony"
     nd = data_dir / "near_duplicate" / "images" / "derived_transforms"

@@ -8,15 +8,14 @@ from __future__ import annotations
 import io
 import random
 
-import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
+
+from conftest import desktop_screenshot
 
 from lookalike.features import regions as FR
 from lookalike.features import registry
 from lookalike.imageio import decode_bytes, load_file
 from lookalike.search import zoom as Z
-
-WORDS = "shared photo view travel today the best place morning city trip new post".split()
 
 
 def test_stray_pixels_do_not_hide_a_picture(data_dir):
@@ -43,19 +42,10 @@ def test_photographs_and_pasted_people_are_no_pictures(data_dir):
 
 def _screenshot(photo: Image.Image, rng: random.Random) -> bytes:
     """A 30 % crop of the photo, 380 px wide in a 1920 x 1080 desktop screenshot (152 px of the working image)."""
-    w, h = photo.size
-    cw, ch = int(w * 0.3), int(h * 0.3)
-    x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
-    part = photo.crop((x, y, x + cw, y + ch))
-    canvas = Image.new("RGB", (1920, 1080), (245, 245, 245))
-    d = ImageDraw.Draw(canvas)
-    d.rectangle((0, 0, 1920, 40), fill=(215, 218, 224))
-    d.rectangle((0, 40, 300, 1080), fill=(235, 236, 240))
-    for i in range(40):
-        d.text((20, 60 + 24 * i), " ".join(rng.choice(WORDS) for _ in range(5)), fill=(40, 40, 40))
-    canvas.paste(part.resize((380, int(part.height * 380 / part.width)), Image.LANCZOS), (1200, 300))
+    shot = desktop_screenshot(photo, rng, crop=0.3, size=(1920, 1080), panel=300, lines=40, captions=False,
+                              at=(1200, 300), width=380)
     out = io.BytesIO()
-    canvas.save(out, "JPEG", quality=85)
+    shot.save(out, "JPEG", quality=85)
     return out.getvalue()
 
 
