@@ -12,8 +12,7 @@ import random
 import pytest
 from PIL import Image, ImageOps
 
-from conftest import CopyFixture
-from test_copy_regions import _desktop_screenshot
+from conftest import CopyFixture, desktop_screenshot
 
 
 def _load(path) -> Image.Image:
@@ -42,7 +41,7 @@ def fixture_dedup(data_dir, tmp_path_factory):
     # a 60 % crop of a 50 % crop: 30 % of the street photo's side (main before this: not found)
     _crop(_crop(street, 0.6, 0.3, 0.6), 0.5, 0.5, 0.4).save(tmp / "street_crop.jpg", quality=85)
     # a 40 % crop of the square in a desktop screenshot (main before this: region agreement 0.6-0.75)
-    _desktop_screenshot(square, random.Random(7)).save(tmp / "square_shot.jpg", quality=85)
+    desktop_screenshot(square, random.Random(7)).save(tmp / "square_shot.jpg", quality=85)
     bridge = data_dir / "background" / "images" / "pdq_bridge"
     for name, f in (("bridge_full", "pdq_bridge__00_full_p3m_514ca06a.jpg"),
                     ("bridge_selfie", "pdq_bridge__02_selfie_p3m_09ba26b4.jpg")):
