@@ -82,20 +82,20 @@ def copy_score(v, thumb_a, thumb_b, local_a, local_b, colours=None, slack: int =
     return s, det
 
 
+PART_SCALE = 1.25  # a fit that shrinks one side's frame by this much shows it as a part of the other
+
+
 def _larger_side(method: str, det: dict) -> int | None:
     """Which side of a pair (a, b) that whole-image SIFT verified shows the other's content as a part of a
     larger frame: 0, 1, or None (about the same framing, or not known: hash and region links)."""
+    from lookalike.search.zoom import part_side
+
     if method != "sift":
         return None
     if "larger" in det:  # scored again seen closer (_zoom_again)
         return det["larger"]
     s = det.get("scale")
-    if not s:
-        return None
-    return 1 if s <= 1 / PART_SCALE else 0 if s >= PART_SCALE else None
-
-
-PART_SCALE = 1.25  # a fit that shrinks one side's frame by this much shows it as a part of the other
+    return part_side(s, PART_SCALE) if s else None
 
 
 def _query_zoom(q: Query):

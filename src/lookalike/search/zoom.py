@@ -66,11 +66,13 @@ def larger_side(det: dict, zoom: float = ZOOM) -> int | None:
     s = det.get("scale")
     if not s or det.get("verification", 0.0) < MIN_EVIDENCE or not 1 / MAX_ZOOM <= s <= MAX_ZOOM:
         return None
-    if s >= zoom:
-        return 0
-    if s <= 1 / zoom:
-        return 1
-    return None
+    return part_side(s, zoom)
+
+
+def part_side(scale: float, at: float) -> int | None:
+    """The larger frame of a fit that maps a onto b with this scale (unit coordinates): 0 (a) when
+    scale >= at (b shows a part of a, enlarged), 1 (b) when scale <= 1 / at, None in between."""
+    return 0 if scale >= at else 1 if scale <= 1 / at else None
 
 
 def _inside(H: np.ndarray, small: LocalFeatures, big: LocalFeatures) -> bool:
